@@ -1,0 +1,132 @@
+// `status`, `log`, `show ID`, `apply ID` and `stop`: read the journal (and for apply, change the
+// working tree only after every check passed).
+import * as path from 'node:path';
+import { RatchetError } from '../../engine/errors';
+import { findRepoRoot } from '../../engine/git/repo';
+import { applyExperiment, cumulativePatch, findExperiment, resolveSearch, viewSearch, type SearchView } from '../../engine/inspect';
+import { listSearches, readLock, searchDir } from '../../engine/journal/store';
+import { parse } from '../args';
+import { fmtDelta, fmtDuration, fmtMetric, table, verdictReason } from '../format';
+import type { Io } from '../io';
+
+export const inspectHelp = `ratchet status                   the searches in this repository and where they stand
+ratchet log [--search ID]        every experiment: id, parent, verdict, metric ± spread, hypothesis
+ratchet show ID [--search ID]    an experiment's patch, runs, audit findings and verdict
+ratchet apply ID [--search ID]   apply a kept experiment's change to your working tree (refuses on conflicts)
+ratchet stop [FILE]              stop running searches (all, or the one on FILE)`;
+
+async function repo(io: Io): Promise<string> {
+  return findRepoRoot(io.cwd);
+}
+
+export async function statusCommand(argv: string[], io: Io): Promise<number> {
+  parse(argv, {}, 'status');
+  const root = await repo(io);
+  const searches = listSearches(root);
+  if (searches.length === 0) {
+    io.out('No searches yet. Start one with `ratchet search FILE`.');
+    return 0;
+  }
+  const rows = searches.map((s) => {
+    const v = viewSearch(root, s.id);
+    const done = v.experiments.filter((e) => e.id !== 'e0').length;
+    const state = v.running ? `running (pid ${v.running.pid})` : `stopped: ${v.stoppedBecause ?? 'interrupted (resume with --resume)'}`;
+    const base = v.experiments.find((e) => e.id === 'e0');
+    const best = v.best && base ? `${v.best.id} ${fmtMetric(v.best)} ${v.best.id !== 'e0' ? fmtDelta(v.best, base) : ''}` : '—';
+    return [s.id, s.file, String(done), `${v.metric.name || '?'}: ${best}`, state];
+  });
+  io.out(table(['search', 'file', 'experiments', 'best', 'state'], rows, io.stdout.columns ?? 160));
+  return 0;
+}
+
+export async function logCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, { search: { type: 'string' } }, 'log');
+  const root = await repo(io);
+  const v = resolveSearch(root, values.search);
+  io.out(`Search ${v.settings.id} on ${v.settings.file} · metric ${v.metric.name} (${v.metric.direction} is better)`);
+  const byId = new Map(v.experiments.map((e) => [e.id, e]));
+  const rows = v.experiments.map((e) => [
+    (v.best?.id === e.id ? '★' : ' ') + e.id,
+    e.parent ?? '',
+    e.verdict.kind,
+    fmtMetric(e),
+    fmtDelta(e, e.parent ? byId.get(e.parent) : undefined),
+    e.verdict.kind === 'kept' || e.verdict.kind === 'baseline' ? e.hypothesis : `${e.hypothesis} — ${verdictReason(e)}`,
+  ]);
+  io.out(table(['id', 'parent', 'verdict', `${v.metric.name} ± spread (n)`, 'Δ parent', 'hypothesis'], rows, io.stdout.columns ?? 160));
+  return 0;
+}
+
+export async function showCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { search: { type: 'string' }, cumulative: { type: 'boolean' } }, 'show');
+  if (positionals.length !== 1) throw new RatchetError('show needs an experiment id', 'ratchet show e12');
+  const root = await repo(io);
+  const v = resolveSearch(root, values.search);
+  const e = findExperiment(v, positionals[0]!);
+  const parent = e.parent ? v.experiments.find((x) => x.id === e.parent) : undefined;
+  io.out(`${e.id} · ${e.verdict.kind} · ${e.hypothesis}`);
+  io.out(`  parent ${e.parent ?? '—'} · proposer ${e.proposer} · ${v.metric.name} ${fmtMetric(e)} ${fmtDelta(e, parent)}`);
+  io.out(`  verdict: ${verdictReason(e)}`);
+  for (const r of e.runs) {
+    const value = r.value !== undefined ? String(r.value) : r.error ?? r.outcome;
+    io.out(`  run seed ${r.seed}: ${value} · ${fmtDuration(r.durationMs)} · ${r.slot} · log ${path.join(searchDir(root, v.settings.id), r.log)}`);
+  }
+  for (const a of e.audit) {
+    io.out(`  audit ${a.severity}: ${a.message}${a.file ? ` (${a.file}${a.line ? `:${a.line}` : ''})` : ''}${a.evidence ? ` — ${a.evidence}` : ''}`);
+  }
+  if (e.commit) io.out(`  commit ${e.commit} (refs/ratchet/${v.settings.id}/${e.id})`);
+  const patch = values.cumulative && e.commit ? await cumulativePatch(root, v, e) : e.patch;
+  if (patch) {
+    io.out(values.cumulative ? '\nChange from the baseline:' : `\nPatch against ${e.parent}:`);
+    io.out(colorDiff(patch.trimEnd(), io.tty));
+  }
+  return 0;
+}
+
+function colorDiff(patch: string, tty: boolean): string {
+  if (!tty) return patch;
+  return patch
+    .split('\n')
+    .map((l) => (l.startsWith('+') && !l.startsWith('+++') ? `\x1b[32m${l}\x1b[0m` : l.startsWith('-') && !l.startsWith('---') ? `\x1b[31m${l}\x1b[0m` : l))
+    .join('\n');
+}
+
+export async function applyCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, { search: { type: 'string' } }, 'apply');
+  if (positionals.length !== 1) throw new RatchetError('apply needs an experiment id', 'ratchet apply e12');
+  const root = await repo(io);
+  const v: SearchView = resolveSearch(root, values.search);
+  const e = findExperiment(v, positionals[0]!);
+  const patch = await applyExperiment(root, v, e);
+  const files = [...new Set([...patch.matchAll(/^\+\+\+ b\/(.+)$/gm)].map((m) => m[1]))];
+  io.out(`Applied ${e.id} (${e.hypothesis}) to ${files.join(', ')}. Review with \`git diff\`; nothing was committed.`);
+  return 0;
+}
+
+export async function stopCommand(argv: string[], io: Io): Promise<number> {
+  const { positionals } = parse(argv, {}, 'stop');
+  const root = await repo(io);
+  const file = positionals[0] ? path.relative(root, path.resolve(io.cwd, positionals[0])).split(path.sep).join('/') : undefined;
+  const running = listSearches(root)
+    .filter((s) => !file || s.file === file)
+    .map((s) => ({ s, lock: readLock(root, s.file) }))
+    .filter((x) => x.lock && x.lock.searchId === x.s.id);
+  if (running.length === 0) {
+    io.out(file ? `No search is running on ${file}.` : 'No search is running.');
+    return 0;
+  }
+  for (const { s, lock } of running) {
+    process.kill(lock!.pid, 'SIGINT');
+    io.out(`Stopping ${s.id} (pid ${lock!.pid})…`);
+  }
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && running.some(({ s }) => readLock(root, s.file)?.searchId === s.id)) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const left = running.filter(({ s }) => readLock(root, s.file)?.searchId === s.id);
+  if (left.length > 0) {
+    throw new RatchetError(`${left.map((x) => x.s.id).join(', ')} did not stop within 60 s`, 'it may be waiting for a run to exit; try again, or kill the process');
+  }
+  io.out('Stopped. Running experiments were recorded as cancelled; continue with `ratchet search --resume`.');
+  return 0;
+}

@@ -1,0 +1,161 @@
+// `ratchet search FILE`: runs a search in this terminal until its limits, Ctrl-C or `ratchet stop`.
+import * as path from 'node:path';
+import * as readline from 'node:readline/promises';
+import { RatchetError } from '../../engine/errors';
+import { openSearch } from '../../engine/session';
+import { saveTask } from '../../engine/task/load';
+import type { SearchSummary } from '../../engine/search/search';
+import { durationOption, intOption, parse } from '../args';
+import { fmtDelta, fmtMetric, fmtValue } from '../format';
+import { Progress } from '../progress';
+import type { Io } from '../io';
+
+export const searchHelp = `ratchet search FILE [options]     improve FILE with an automated, audited search
+  --task FILE          task file (default: ratchet.task.json or *.ratchet.json naming FILE; else inferred)
+  --run CMD            run command of an inferred task (default: python3 FILE)
+  --metric NAME        metric to read from the output (default: val_bpb / *_loss, else the last \`name: number\` line)
+  --direction D        lower | higher (default: guessed from the name)
+  --budget SECONDS     time limit of one run
+  --repeats N          baseline runs used to measure the noise
+  --parallel N         runs at a time (default 1)
+  --gpus LIST          GPU indices to spread runs over, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES)
+  --proposer NAME      tune (default, offline) | random | replay
+  --patches DIR        patches for --proposer replay
+  --max-runs N         stop after N experiments
+  --time DURATION      stop starting experiments after e.g. 150s, 10m, 2h
+  --seed N             the search's own random seed
+  --save-task          save an inferred task as ratchet.task.json beside FILE
+  --resume             continue the latest stopped search (on FILE, if given)
+  --search ID          with --resume: which search`;
+
+export async function searchCommand(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      task: { type: 'string' },
+      run: { type: 'string' },
+      metric: { type: 'string' },
+      direction: { type: 'string' },
+      budget: { type: 'string' },
+      repeats: { type: 'string' },
+      parallel: { type: 'string' },
+      gpus: { type: 'string' },
+      proposer: { type: 'string' },
+      patches: { type: 'string' },
+      'max-runs': { type: 'string' },
+      time: { type: 'string' },
+      seed: { type: 'string' },
+      'save-task': { type: 'boolean' },
+      resume: { type: 'boolean' },
+      search: { type: 'string' },
+    },
+    'search',
+  );
+  if (positionals.length > 1) throw new RatchetError('search takes one file', 'ratchet search FILE');
+  const direction = values.direction;
+  if (direction !== undefined && direction !== 'lower' && direction !== 'higher') {
+    throw new RatchetError(`--direction must be lower or higher (got "${direction}")`);
+  }
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      io.err('\nStopping: cancelling running experiments and recording them… (press Ctrl-C again to quit at once)');
+      abort.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const started = await openSearch({
+      file: positionals[0],
+      cwd: io.cwd,
+      taskFile: values.task,
+      run: values.run,
+      metric: values.metric,
+      direction,
+      budgetSeconds: durationOption(values.budget, 'budget'),
+      repeats: intOption(values.repeats, 'repeats'),
+      parallel: intOption(values.parallel, 'parallel'),
+      gpus: values.gpus?.split(',').map((g) => g.trim()).filter(Boolean),
+      proposer: values.proposer,
+      proposerOptions: values.patches ? { patches: path.resolve(io.cwd, values.patches) } : undefined,
+      maxExperiments: intOption(values['max-runs'], 'max-runs'),
+      timeLimitSeconds: durationOption(values.time, 'time'),
+      seed: intOption(values.seed, 'seed', 0),
+      resume: values.resume,
+      searchId: values.search,
+      signal: abort.signal,
+    });
+    const { search, settings } = started;
+    const progress = new Progress({
+      out: io.stdout,
+      tty: io.tty,
+      deadline: settings.timeLimitSeconds !== undefined ? Date.now() + settings.timeLimitSeconds * 1000 : undefined,
+      maxExperiments: settings.maxRuns,
+      parallel: settings.parallel,
+    });
+    io.out(`${started.resumed ? 'Resuming' : 'Starting'} search ${settings.id} on ${settings.file}`);
+    io.out(`  run \`${settings.task.run}\` in ${settings.task.cwd || '.'} · proposer ${settings.proposer} · ${settings.parallel} at a time · budget ${settings.task.budgetSeconds} s/run`);
+    if (started.inferred) io.out('  no task file found: task inferred from the file (see `ratchet help search` to adjust)');
+    progress.attach(search);
+    let summary: SearchSummary;
+    try {
+      summary = await search.run();
+    } finally {
+      progress.stop();
+      started.release();
+    }
+    printSummary(summary, search.metric.name, io);
+    if (started.inferred) await offerToSave(settings.task, search.metric, values['save-task'] === true, io);
+    return abort.signal.aborted ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function printSummary(s: SearchSummary, metric: string, io: Io): void {
+  const counts = new Map<string, number>();
+  for (const e of s.experiments) if (e.id !== 'e0') counts.set(e.verdict.kind, (counts.get(e.verdict.kind) ?? 0) + 1);
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  io.out('');
+  io.out(`Search ${s.searchId} stopped: ${s.stoppedBecause}`);
+  io.out(`  baseline  ${s.baseline.id.padEnd(5)} ${metric} ${fmtMetric(s.baseline)}   noise (1σ) ${fmtValue(s.noise)}`);
+  if (s.best.id !== s.baseline.id && s.best.mean !== undefined && s.baseline.mean !== undefined) {
+    const rel = ((s.best.mean - s.baseline.mean) / Math.abs(s.baseline.mean)) * 100;
+    const sigmas = s.noise > 0 ? `, ${(Math.abs(s.best.mean - s.baseline.mean) / s.noise).toFixed(1)}σ` : '';
+    io.out(`  best      ${s.best.id.padEnd(5)} ${metric} ${fmtMetric(s.best)}   ${fmtDelta(s.best, s.baseline)} (${rel.toFixed(1)}%${sigmas})`);
+    const chain = [];
+    for (let e = s.best; e.parent; e = s.experiments.find((x) => x.id === e.parent)!) chain.unshift(`${e.id}: ${e.hypothesis}`);
+    io.out(`  path      ${chain.join('\n            ')}`);
+  } else {
+    io.out('  best      no experiment beat the baseline by more than the noise');
+  }
+  io.out(`  ${total} experiments: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}`);
+  if (s.best.id !== s.baseline.id) io.out(`  review: ratchet show ${s.best.id}    apply to your working tree: ratchet apply ${s.best.id}`);
+}
+
+async function offerToSave(task: Parameters<typeof saveTask>[0], metric: { name: string; direction: 'lower' | 'higher' }, save: boolean, io: Io): Promise<void> {
+  if (!metric.name) return;
+  const full = { ...task, metric };
+  let yes = save;
+  if (!yes && io.tty && io.stdin.isTTY) {
+    const rl = readline.createInterface({ input: io.stdin, output: io.stdout });
+    const answer = await rl.question(`Save this task as ratchet.task.json beside ${task.editable[0]}? [y/N] `);
+    rl.close();
+    yes = /^y(es)?$/i.test(answer.trim());
+  } else if (!yes) {
+    io.out('  tip: keep this task with --save-task (writes ratchet.task.json beside the file)');
+  }
+  if (yes) {
+    try {
+      io.out(`  saved ${saveTask(full)}`);
+    } catch (e) {
+      io.err(e instanceof RatchetError ? e.describe() : String(e));
+    }
+  }
+}

@@ -1,0 +1,67 @@
+// Text shared by the commands: how a verdict, a metric and a table look in a terminal.
+import type { ExperimentRecord } from '../engine/types';
+
+export function fmtValue(v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '—';
+  const abs = Math.abs(v);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return v.toExponential(3);
+  return v.toFixed(4);
+}
+
+export function fmtMetric(e: ExperimentRecord): string {
+  if (e.mean === undefined) return '—';
+  const n = e.runs.filter((r) => r.value !== undefined).length;
+  return n > 1 ? `${fmtValue(e.mean)} ± ${fmtValue(e.spread ?? 0)} (${n})` : fmtValue(e.mean);
+}
+
+export function fmtDelta(e: ExperimentRecord, parent: ExperimentRecord | undefined): string {
+  if (e.mean === undefined || parent?.mean === undefined) return '';
+  const d = e.mean - parent.mean;
+  return `${d >= 0 ? '+' : '−'}${fmtValue(Math.abs(d))}`;
+}
+
+export function verdictWord(e: ExperimentRecord): string {
+  return e.verdict.kind;
+}
+
+export function verdictReason(e: ExperimentRecord): string {
+  const v = e.verdict;
+  switch (v.kind) {
+    case 'kept':
+      return `better by ${fmtValue(v.improvement)} (> ${fmtValue(v.threshold)} noise margin)`;
+    case 'discarded':
+    case 'failed':
+    case 'rejected':
+    case 'flagged':
+      return v.reason;
+    case 'cancelled':
+      return String(e.meta?.note ?? 'cancelled');
+    case 'baseline':
+      return 'baseline';
+  }
+}
+
+export function fmtDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}:${String(s % 60).padStart(2, '0')}` : `${s}s`;
+}
+
+/** A plain-text table; the last column is cut to fit `width`. */
+export function table(header: string[], rows: string[][], width = 120): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const used = widths.slice(0, -1).reduce((a, w) => a + w + 2, 0);
+  const lastWidth = Math.max(20, width - used);
+  return all
+    .map((r) =>
+      r
+        .map((cell, i) => {
+          if (i === r.length - 1) return cell.length > lastWidth ? cell.slice(0, lastWidth - 1) + '…' : cell;
+          return cell.padEnd(widths[i]!);
+        })
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

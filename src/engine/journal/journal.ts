@@ -1,0 +1,82 @@
+// The durable record of a search: `.ratchet/searches/<id>/journal.jsonl`, one JSON object per line,
+// only ever appended. Each record is written with one write() and fsync'd, so `kill -9` at any
+// moment leaves every finished record intact and at most one torn last line, which readers skip
+// and the next writer cuts off before appending.
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { RatchetError } from '../errors';
+import type { ExperimentRecord } from '../types';
+
+export type JournalRecord =
+  | { type: 'search-started'; at: string; pid: number }
+  | { type: 'experiment-started'; at: string; id: string; parent?: string; hypothesis: string }
+  | { type: 'experiment'; at: string; experiment: ExperimentRecord }
+  | { type: 'best'; at: string; id: string; mean: number }
+  | { type: 'metric-chosen'; at: string; name: string; direction: 'lower' | 'higher' }
+  | { type: 'search-stopped'; at: string; reason: string };
+
+export interface JournalContents {
+  records: JournalRecord[];
+  /** Bytes of a torn last line that was skipped (a crash while writing it). */
+  tornBytes: number;
+}
+
+export function readJournal(file: string): JournalContents {
+  if (!existsSync(file)) return { records: [], tornBytes: 0 };
+  const text = readFileSync(file, 'utf8');
+  const end = text.lastIndexOf('\n') + 1;
+  const records: JournalRecord[] = [];
+  for (const line of text.slice(0, end).split('\n')) {
+    if (line.trim() === '') continue;
+    records.push(JSON.parse(line) as JournalRecord);
+  }
+  return { records, tornBytes: Buffer.byteLength(text.slice(end)) };
+}
+
+export class JournalWriter {
+  private fd: number;
+
+  constructor(private readonly file: string) {
+    this.fd = openSync(file, 'a+');
+    // Cut a torn last line left by a crash, so the next record starts on a line of its own.
+    const text = readFileSync(file, 'utf8');
+    const end = Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1));
+    if (end < fstatSync(this.fd).size) ftruncateSync(this.fd, end);
+  }
+
+  append(record: JournalRecord): void {
+    const line = Buffer.from(JSON.stringify(record) + '\n');
+    const before = fstatSync(this.fd).size;
+    try {
+      let offset = 0;
+      while (offset < line.length) offset += writeSync(this.fd, line, offset);
+      fsyncSync(this.fd);
+    } catch (e) {
+      // Leave the file as it was before this record: complete lines only.
+      try {
+        ftruncateSync(this.fd, before);
+      } catch {
+        // Nothing more can be done; readers skip a torn last line anyway.
+      }
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        throw new RatchetError(
+          `disk full while writing the journal ${this.file}; every experiment recorded before is intact`,
+          'free some space, then continue with `ratchet search --resume`',
+          'DISK_FULL',
+        );
+      }
+      throw e;
+    }
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** The journal's finished experiments, in order, with the latest record of each id winning. */
+export function experimentsOf(records: readonly JournalRecord[]): ExperimentRecord[] {
+  const byId = new Map<string, ExperimentRecord>();
+  for (const r of records) if (r.type === 'experiment') byId.set(r.experiment.id, r.experiment);
+  return [...byId.values()];
+}

@@ -1,0 +1,538 @@
+// The research loop: baseline → (propose → check → commit → run → audit → decide)×N, with up to one
+// experiment per runner slot at a time. Everything it learns goes to the journal first; the
+// in-memory state is only ever a view of what the journal already holds.
+import { EventEmitter } from 'node:events';
+import { existsSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { RatchetError } from '../errors';
+import { auditPatch } from '../audit/checks';
+import { compareFingerprints, fingerprintProtected } from '../audit/protected';
+import { commitPatch } from '../git/commit';
+import { addWorktree, git, GitError, readFileAt, removeWorktree, updateRef } from '../git/repo';
+import { experimentsOf, JournalWriter, readJournal, type JournalRecord } from '../journal/journal';
+import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../journal/store';
+import { checkPatch, PatchRejected } from '../patch/validate';
+import type { ExperimentRecord, Proposal, Proposer, Runner, RunRecord, RunResult, Slot, Task, Verdict } from '../types';
+import { mean, seededRandom, stdev } from '../util/stats';
+import { decide, isBetter } from './decide';
+import { inferMetricName, parseMetrics } from './metric';
+
+export interface SearchOptions {
+  repoRoot: string;
+  settings: SearchSettings;
+  proposer: Proposer;
+  runner: Runner;
+  /** Stop starting experiments after this many (this session's, not counting the baseline). */
+  maxExperiments?: number;
+  /** Stop starting experiments after this moment (ms since the epoch). */
+  deadline?: number;
+  /** Most runs (seeds) one candidate gets when its result is within the noise. */
+  maxSeeds?: number;
+  signal: AbortSignal;
+}
+
+export type SearchEvent =
+  | { type: 'phase'; phase: 'setup' | 'baseline' | 'search' | 'stopping' }
+  | { type: 'experiment-started'; id: string; parent?: string; hypothesis: string }
+  | { type: 'run-started'; id: string; seed: number; slot: string }
+  | { type: 'run-finished'; id: string; run: RunRecord }
+  | { type: 'experiment-finished'; experiment: ExperimentRecord; isBest: boolean }
+  | { type: 'metric-chosen'; name: string; direction: 'lower' | 'higher' };
+
+export interface SearchSummary {
+  searchId: string;
+  baseline: ExperimentRecord;
+  best: ExperimentRecord;
+  experiments: ExperimentRecord[];
+  noise: number;
+  stoppedBecause: string;
+}
+
+const BASELINE_ID = 'e0';
+const MAX_PROPOSER_FAILURES_IN_A_ROW = 5;
+
+export class Search extends EventEmitter {
+  private readonly task: Task;
+  private readonly journal: JournalWriter;
+  private readonly finished: ExperimentRecord[] = [];
+  private readonly running = new Map<string, Proposal | undefined>();
+  private readonly freeSlots: Slot[];
+  private best: ExperimentRecord | undefined;
+  private noise = 0;
+  private nextNumber = 1;
+  private startedThisSession = 0;
+  private exhausted = false;
+  private proposerFailures = 0;
+  private stopReason = '';
+  /** Proposals are made one at a time, so each proposer sees every earlier one as pending. */
+  private proposing: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: SearchOptions) {
+    super();
+    // The task is copied: an inferred metric name is filled in once the baseline has run.
+    this.task = { ...opts.settings.task, metric: { ...opts.settings.task.metric } };
+    this.freeSlots = [...opts.runner.slots()];
+    this.journal = new JournalWriter(journalPath(opts.repoRoot, opts.settings.id));
+  }
+
+  private get id(): string {
+    return this.opts.settings.id;
+  }
+
+  private emitEvent(e: SearchEvent): void {
+    this.emit('event', e);
+  }
+
+  private record(r: JournalRecord): void {
+    this.journal.append(r);
+  }
+
+  async run(): Promise<SearchSummary> {
+    try {
+      this.restore();
+      this.record({ type: 'search-started', at: now(), pid: process.pid });
+      await this.cleanWorktrees();
+      if (!this.finished.some((e) => e.id === BASELINE_ID)) {
+        if (this.task.setup) await this.runSetup();
+        await this.runBaseline();
+      }
+      this.emitEvent({ type: 'phase', phase: 'search' });
+      await this.loop();
+      const reason = this.opts.signal.aborted ? 'stopped by the user' : this.stopReason || 'done';
+      this.record({ type: 'search-stopped', at: now(), reason });
+      return this.summary(reason);
+    } finally {
+      this.journal.close();
+      await this.cleanWorktrees();
+    }
+  }
+
+  /** Rebuilds the state from the journal, closing experiments a previous engine left unfinished. */
+  private restore(): void {
+    const { records } = readJournal(journalPath(this.opts.repoRoot, this.id));
+    for (const r of records) {
+      if (r.type === 'metric-chosen') this.task.metric = { name: r.name, direction: r.direction };
+    }
+    const done = experimentsOf(records);
+    const doneIds = new Set(done.map((e) => e.id));
+    const maxNumber = (id: string) => Number(id.slice(1)) || 0;
+    for (const r of records) {
+      if (r.type === 'experiment-started' || r.type === 'experiment') {
+        const id = r.type === 'experiment' ? r.experiment.id : r.id;
+        this.nextNumber = Math.max(this.nextNumber, maxNumber(id) + 1);
+      }
+      if (r.type === 'experiment-started' && !doneIds.has(r.id) && r.id !== BASELINE_ID) {
+        const interrupted: ExperimentRecord = {
+          id: r.id,
+          parent: r.parent,
+          thread: 'main',
+          hypothesis: r.hypothesis,
+          proposer: this.opts.proposer.name,
+          patch: '',
+          runs: [],
+          audit: [],
+          verdict: { kind: 'cancelled' },
+          startedAt: r.at,
+          finishedAt: now(),
+          meta: { note: 'interrupted: the engine stopped before this experiment finished' },
+        };
+        this.record({ type: 'experiment', at: now(), experiment: interrupted });
+        done.push(interrupted);
+        doneIds.add(r.id);
+      }
+    }
+    this.finished.push(...done);
+    const baseline = done.find((e) => e.id === BASELINE_ID);
+    if (baseline) {
+      this.noise = baseline.spread ?? 0;
+      this.best = this.pickBest();
+    }
+  }
+
+  private pickBest(): ExperimentRecord | undefined {
+    let best: ExperimentRecord | undefined;
+    for (const e of this.finished) {
+      if (e.mean === undefined) continue;
+      if (e.verdict.kind !== 'baseline' && e.verdict.kind !== 'kept') continue;
+      if (!best || isBetter(e.mean, best.mean!, this.task.metric.direction)) best = e;
+    }
+    return best;
+  }
+
+  private worktreeRoot(): string {
+    return path.join(ratchetDir(this.opts.repoRoot), 'worktrees', this.id);
+  }
+
+  private async cleanWorktrees(): Promise<void> {
+    const dir = this.worktreeRoot();
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    await git(this.opts.repoRoot, ['worktree', 'prune']).catch(() => undefined);
+  }
+
+  private async runSetup(): Promise<void> {
+    this.emitEvent({ type: 'phase', phase: 'setup' });
+    const slot = this.freeSlots[0]!;
+    const result = await this.execute(BASELINE_ID, this.opts.settings.baselineCommit, -1, slot, this.task.setup!, 'setup.log');
+    if (result.run.outcome === 'cancelled') throw new RatchetError('stopped during setup');
+    if (result.result.exitCode !== 0) {
+      throw new RatchetError(
+        `the setup command failed (${describeExit(result.result)}): ${this.task.setup}\n${lastLines(result.result.outputTail)}`,
+        `see ${path.join(searchDir(this.opts.repoRoot, this.id), 'logs', 'setup.log')}; fix "setup" in the task file`,
+        'SETUP_FAILED',
+      );
+    }
+  }
+
+  private async runBaseline(): Promise<void> {
+    this.emitEvent({ type: 'phase', phase: 'baseline' });
+    const commit = this.opts.settings.baselineCommit;
+    await updateRef(this.opts.repoRoot, this.ref(BASELINE_ID), commit);
+    const startedAt = now();
+    this.record({ type: 'experiment-started', at: startedAt, id: BASELINE_ID, hypothesis: 'baseline' });
+    this.emitEvent({ type: 'experiment-started', id: BASELINE_ID, hypothesis: 'baseline' });
+    const seeds = Array.from({ length: this.task.repeats }, (_, i) => i);
+    const runs = await this.inSlots(seeds, (seed, slot) => this.runSeed(BASELINE_ID, commit, seed, slot));
+    if (runs.some((r) => r.outcome === 'cancelled')) throw new RatchetError('stopped during the baseline; nothing to resume from yet');
+    const failed = runs.find((r) => r.outcome !== 'ok' && r.outcome !== 'no-metric');
+    if (failed) {
+      throw new RatchetError(
+        `the baseline run failed (${failed.error}): \`${this.task.run}\``,
+        `see its log: ${path.join(searchDir(this.opts.repoRoot, this.id), failed.log)}; the unmodified task must run cleanly before a search can improve it`,
+        'BASELINE_FAILED',
+      );
+    }
+    if (!this.task.metric.name) this.chooseMetric(runs);
+    for (const r of runs) this.fillValue(r);
+    const missing = runs.find((r) => r.value === undefined);
+    if (missing) {
+      throw new RatchetError(
+        `the baseline printed no ${this.task.metric.name} metric: ${missing.error ?? ''}`.trim(),
+        `print a line like \`${this.task.metric.name}: 0.912\` (or a JSON line) at the end of the run, or name the metric it prints with --metric`,
+        'NO_METRIC',
+      );
+    }
+    const values = runs.map((r) => r.value!);
+    const baseline: ExperimentRecord = {
+      id: BASELINE_ID,
+      thread: 'main',
+      hypothesis: 'baseline: the working tree as it was when the search started',
+      proposer: 'baseline',
+      patch: '',
+      commit,
+      runs,
+      mean: mean(values),
+      spread: stdev(values),
+      audit: [],
+      verdict: { kind: 'baseline' },
+      startedAt,
+      finishedAt: now(),
+    };
+    this.record({ type: 'experiment', at: now(), experiment: baseline });
+    this.finished.push(baseline);
+    this.noise = baseline.spread!;
+    this.best = baseline;
+    this.emitEvent({ type: 'experiment-finished', experiment: baseline, isBest: true });
+  }
+
+  private chooseMetric(runs: RunRecord[]): void {
+    const name = inferMetricName({ values: runs[0]!.metrics, order: Object.keys(runs[0]!.metrics) });
+    if (!name) {
+      throw new RatchetError(
+        `the run printed no metric: no \`name: number\` line or JSON line in the output of \`${this.task.run}\``,
+        'print the metric at the end of the run, e.g. `print(f"val_bpb: {val_bpb:.4f}")`, or name it with --metric',
+        'NO_METRIC',
+      );
+    }
+    this.task.metric = { name, direction: this.task.metric.direction };
+    this.record({ type: 'metric-chosen', at: now(), ...this.task.metric });
+    this.emitEvent({ type: 'metric-chosen', ...this.task.metric });
+  }
+
+  private fillValue(run: RunRecord): void {
+    if (run.outcome !== 'ok' && run.outcome !== 'no-metric') return;
+    const v = run.metrics[this.task.metric.name];
+    if (v === undefined) {
+      run.outcome = 'no-metric';
+      run.error = `metric ${this.task.metric.name} not found in the output`;
+    } else if (!Number.isFinite(v)) {
+      run.outcome = 'failed';
+      run.error = `metric ${this.task.metric.name} is ${v}`;
+    } else {
+      run.outcome = 'ok';
+      run.value = v;
+      delete run.error;
+    }
+  }
+
+  /** Runs `work` for every item, one per free slot at a time. */
+  private async inSlots<T, R>(items: T[], work: (item: T, slot: Slot) => Promise<R>): Promise<R[]> {
+    const results: R[] = new Array(items.length);
+    let next = 0;
+    const workers = this.freeSlots.splice(0, Math.min(this.freeSlots.length, items.length)).map(async (slot) => {
+      try {
+        while (next < items.length) {
+          const i = next++;
+          results[i] = await work(items[i]!, slot);
+        }
+      } finally {
+        this.freeSlots.push(slot);
+      }
+    });
+    await Promise.all(workers);
+    return results;
+  }
+
+  private canStart(): boolean {
+    if (this.opts.signal.aborted) return false;
+    if (this.exhausted) return false;
+    if (this.opts.maxExperiments !== undefined && this.startedThisSession >= this.opts.maxExperiments) {
+      this.stopReason ||= `reached ${this.opts.maxExperiments} experiments`;
+      return false;
+    }
+    if (this.opts.deadline !== undefined && Date.now() >= this.opts.deadline) {
+      this.stopReason ||= 'reached the time limit';
+      return false;
+    }
+    return true;
+  }
+
+  private async loop(): Promise<void> {
+    const active = new Set<Promise<void>>();
+    for (;;) {
+      while (this.freeSlots.length > 0 && this.canStart()) {
+        const slot = this.freeSlots.shift()!;
+        this.startedThisSession++;
+        const task: Promise<void> = this.experiment(slot).finally(() => {
+          this.freeSlots.push(slot);
+          active.delete(task);
+        });
+        active.add(task);
+      }
+      if (active.size === 0) return;
+      await Promise.race(active);
+    }
+  }
+
+  private ref(id: string): string {
+    return `refs/ratchet/${this.id}/${id}`;
+  }
+
+  /** One experiment from proposal to verdict, on one slot. */
+  private async experiment(slot: Slot): Promise<void> {
+    let parent = this.best!;
+    let id = '';
+    let proposal: Proposal | null;
+    const turn = this.proposing.then(async () => {
+      parent = this.best!;
+      id = `e${this.nextNumber++}`;
+      const p = await this.propose(parent, id);
+      if (p) this.running.set(id, p);
+      return p;
+    });
+    this.proposing = turn.catch(() => undefined);
+    try {
+      proposal = await turn;
+      this.proposerFailures = 0;
+    } catch (e) {
+      if (this.opts.signal.aborted) return;
+      if (e instanceof RatchetError) {
+        this.exhausted = true;
+        this.stopReason = e.message;
+        return;
+      }
+      if (++this.proposerFailures >= MAX_PROPOSER_FAILURES_IN_A_ROW) {
+        this.exhausted = true;
+        this.stopReason = `the ${this.opts.proposer.name} proposer failed ${this.proposerFailures} times in a row: ${(e as Error).message}`;
+      }
+      return;
+    }
+    if (proposal === null) {
+      if (!this.canStart()) return; // a limit was reached while waiting for the turn
+      this.exhausted = true;
+      this.stopReason ||= `the ${this.opts.proposer.name} proposer has nothing more to try`;
+      return;
+    }
+    if (this.opts.signal.aborted) {
+      this.running.delete(id);
+      return;
+    }
+    const startedAt = now();
+    try {
+      this.record({ type: 'experiment-started', at: startedAt, id, parent: parent.id, hypothesis: proposal.hypothesis });
+      this.emitEvent({ type: 'experiment-started', id, parent: parent.id, hypothesis: proposal.hypothesis });
+      const exp: ExperimentRecord = {
+        id,
+        parent: parent.id,
+        thread: 'main',
+        hypothesis: proposal.hypothesis,
+        proposer: this.opts.proposer.name,
+        patch: proposal.patch,
+        meta: proposal.meta,
+        runs: [],
+        audit: [],
+        verdict: { kind: 'cancelled' },
+        startedAt,
+        finishedAt: startedAt,
+      };
+      exp.verdict = await this.evaluate(exp, parent, slot);
+      exp.finishedAt = now();
+      this.finish(exp);
+    } finally {
+      this.running.delete(id);
+    }
+  }
+
+  private propose(parent: ExperimentRecord, id: string): Promise<Proposal | null> {
+    if (!this.canStart()) return Promise.resolve(null);
+    return this.opts.proposer.propose({
+      task: this.task,
+      parent,
+      readFile: (exp, file) => {
+        const e = this.finished.find((x) => x.id === exp);
+        if (!e?.commit) throw new Error(`experiment ${exp} has no commit`);
+        return readFileAt(this.opts.repoRoot, e.commit, file);
+      },
+      history: this.finished,
+      pending: [...this.running.values()].filter((p): p is Proposal => p !== undefined),
+      random: seededRandom(this.opts.settings.seed * 1_000_003 + Number(id.slice(1))),
+      signal: this.opts.signal,
+    });
+  }
+
+  private async evaluate(exp: ExperimentRecord, parent: ExperimentRecord, slot: Slot): Promise<Verdict> {
+    try {
+      checkPatch(exp.patch, this.task);
+    } catch (e) {
+      if (e instanceof PatchRejected) return { kind: 'rejected', reason: e.message };
+      throw e;
+    }
+    try {
+      exp.commit = await commitPatch(this.opts.repoRoot, parent.commit!, exp.patch, `${exp.id}: ${exp.hypothesis}`);
+    } catch (e) {
+      if (e instanceof GitError) return { kind: 'rejected', reason: `the patch does not apply: ${e.stderr.trim().split('\n')[0]}` };
+      throw e;
+    }
+    await updateRef(this.opts.repoRoot, this.ref(exp.id), exp.commit);
+    exp.audit.push(...auditPatch(exp.patch, this.task));
+
+    const parentSample = () => ({ mean: parent.mean!, n: parent.runs.filter((r) => r.value !== undefined).length });
+    const maxSeeds = Math.max(1, this.opts.maxSeeds ?? Math.max(3, this.task.repeats));
+    for (let seed = 0; seed < maxSeeds; seed++) {
+      const run = await this.runSeed(exp.id, exp.commit, seed, slot, exp);
+      exp.runs.push(run);
+      if (run.outcome === 'cancelled') return { kind: 'cancelled' };
+      if (run.outcome !== 'ok') return { kind: 'failed', reason: run.error ?? run.outcome };
+      const values = exp.runs.map((r) => r.value!);
+      exp.mean = mean(values);
+      exp.spread = stdev(values);
+      if (exp.audit.some((a) => a.severity === 'hack')) break; // no more seeds for a suspected hack
+      const d = decide({ mean: exp.mean, n: values.length }, parentSample(), this.noise, this.task.metric.direction);
+      if (d.kind !== 'close' || this.opts.signal.aborted) break;
+    }
+    const hack = exp.audit.find((a) => a.severity === 'hack');
+    if (hack) return { kind: 'flagged', reason: hack.message };
+    const d = decide({ mean: exp.mean!, n: exp.runs.length }, parentSample(), this.noise, this.task.metric.direction);
+    const fmt = (x: number) => x.toPrecision(3);
+    if (d.kind === 'better') return { kind: 'kept', improvement: d.improvement, threshold: d.threshold };
+    if (d.kind === 'close') {
+      return { kind: 'discarded', reason: `within the noise: better by ${fmt(d.improvement)} over ${exp.runs.length} runs, needs > ${fmt(d.threshold)}` };
+    }
+    return { kind: 'discarded', reason: `not better than ${parent.id}: ${d.improvement === 0 ? 'equal' : `worse by ${fmt(-d.improvement)}`}` };
+  }
+
+  private finish(exp: ExperimentRecord): void {
+    this.record({ type: 'experiment', at: now(), experiment: exp });
+    this.finished.push(exp);
+    let isBest = false;
+    if (exp.verdict.kind === 'kept' && exp.mean !== undefined && isBetter(exp.mean, this.best!.mean!, this.task.metric.direction)) {
+      this.best = exp;
+      isBest = true;
+      this.record({ type: 'best', at: now(), id: exp.id, mean: exp.mean });
+    }
+    this.emitEvent({ type: 'experiment-finished', experiment: exp, isBest });
+  }
+
+  private async runSeed(id: string, commit: string, seed: number, slot: Slot, exp?: ExperimentRecord): Promise<RunRecord> {
+    const { run, findings } = await this.execute(id, commit, seed, slot, this.task.run, `${id}-s${seed}.log`);
+    this.fillValue(run);
+    if (exp) exp.audit.push(...findings.filter((f) => !exp.audit.some((a) => a.check === f.check && a.file === f.file)));
+    else if (findings.length > 0) {
+      throw new RatchetError(`the baseline run changed protected files: ${findings.map((f) => f.file).join(', ')}`, 'the unmodified task must not write to its protected files; fix "protected" in the task file');
+    }
+    return run;
+  }
+
+  /** Runs a command in a fresh worktree of `commit`, checking the protected files around it. */
+  private async execute(id: string, commit: string, seed: number, slot: Slot, command: string, logName: string) {
+    const worktree = path.join(this.worktreeRoot(), `${id}-s${seed}`);
+    await addWorktree(this.opts.repoRoot, worktree, commit);
+    try {
+      const before = await fingerprintProtected(worktree, this.task.protected);
+      if (seed >= 0) this.emitEvent({ type: 'run-started', id, seed, slot: slot.id });
+      const logRel = path.join('logs', logName);
+      const result = await this.opts.runner.run({
+        experimentId: id,
+        seed,
+        worktree,
+        cwd: this.task.cwd,
+        command,
+        env: {
+          ...this.task.env,
+          RATCHET_SEED: String(Math.max(0, seed)),
+          RATCHET_EXPERIMENT_ID: id,
+          RATCHET_SEARCH_ID: this.id,
+          PYTHONUNBUFFERED: '1',
+        },
+        timeoutMs: this.task.budgetSeconds * 1000,
+        logPath: path.join(searchDir(this.opts.repoRoot, this.id), logRel),
+        slot,
+        signal: this.opts.signal,
+      });
+      const findings = compareFingerprints(before, await fingerprintProtected(worktree, this.task.protected));
+      const run = this.toRunRecord(result, seed, logRel, slot);
+      if (seed >= 0) this.emitEvent({ type: 'run-finished', id, run });
+      return { run, result, findings };
+    } finally {
+      await removeWorktree(this.opts.repoRoot, worktree);
+    }
+  }
+
+  private toRunRecord(result: RunResult, seed: number, log: string, slot: Slot): RunRecord {
+    const base = { seed, metrics: {} as Record<string, number>, exitCode: result.exitCode, durationMs: result.durationMs, log, slot: slot.id };
+    if (result.spawnError) return { ...base, outcome: 'failed', error: `could not start the run command: ${result.spawnError}` };
+    if (result.cancelled) return { ...base, outcome: 'cancelled', error: 'cancelled' };
+    if (result.timedOut) return { ...base, outcome: 'timeout', error: `over the time budget of ${this.task.budgetSeconds} s` };
+    const metrics = parseMetrics(result.outputTail).values;
+    if (result.exitCode !== 0) {
+      const hint = result.exitCode === 127 ? ' (command not found)' : '';
+      return { ...base, metrics, outcome: 'failed', error: `${describeExit(result)}${hint}: ${lastLines(result.outputTail, 1)}` };
+    }
+    return { ...base, metrics, outcome: 'no-metric' }; // fillValue decides once the metric name is known
+  }
+
+  private summary(reason: string): SearchSummary {
+    const baseline = this.finished.find((e) => e.id === BASELINE_ID)!;
+    return { searchId: this.id, baseline, best: this.best ?? baseline, experiments: [...this.finished], noise: this.noise, stoppedBecause: reason };
+  }
+
+  get metric() {
+    return this.task.metric;
+  }
+
+  /** Experiments started and not yet finished. */
+  get inFlight(): number {
+    return this.running.size;
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function describeExit(r: RunResult): string {
+  return r.signal ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
+}
+
+function lastLines(text: string, n = 5): string {
+  return text.trimEnd().split('\n').slice(-n).join('\n').slice(-500);
+}

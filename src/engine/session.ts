@@ -1,0 +1,129 @@
+// The engine's front door for the command line and the language server: find the repo and the
+// task, create or reopen a search, take its lock, and hand back a ready-to-run Search.
+import { existsSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { RatchetError } from './errors';
+import { findRepoRoot, snapshotWorkingTree } from './git/repo';
+import { listSearches, newSearchId, readSettings, writeSettings, acquireLock, type SearchSettings } from './journal/store';
+import { createProposer, type ProposerOptions } from './proposers/registry';
+import { LocalRunner } from './runners/local';
+import { Search } from './search/search';
+import { findTaskFileFor, inferTask, loadTaskFile, repoRelative, type InferOptions } from './task/load';
+import type { Runner } from './types';
+import { findPython } from './util/python';
+
+export interface StartOptions extends InferOptions {
+  /** The file to improve (absolute, or relative to `cwd`). Optional when resuming. */
+  file?: string;
+  cwd: string;
+  taskFile?: string;
+  proposer?: string;
+  proposerOptions?: ProposerOptions;
+  parallel?: number;
+  gpus?: string[];
+  seed?: number;
+  resume?: boolean;
+  /** A search id to resume; default: the latest search on the file. */
+  searchId?: string;
+  maxExperiments?: number;
+  timeLimitSeconds?: number;
+  runner?: Runner;
+  signal: AbortSignal;
+}
+
+export interface StartedSearch {
+  search: Search;
+  settings: SearchSettings;
+  repoRoot: string;
+  resumed: boolean;
+  /** True when no task file was found and the task was inferred. */
+  inferred: boolean;
+  release(): void;
+}
+
+export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
+  const fileAbs = opts.file ? path.resolve(opts.cwd, opts.file) : undefined;
+  if (fileAbs && (!existsSync(fileAbs) || !statSync(fileAbs).isFile())) {
+    throw new RatchetError(`file not found: ${opts.file}`, 'pass the path of the training script or kernel to improve');
+  }
+  const repoRoot = await findRepoRoot(fileAbs ? path.dirname(fileAbs) : opts.cwd);
+  let settings: SearchSettings;
+  let resumed = false;
+  let inferred = false;
+  if (opts.resume) {
+    settings = findSearchToResume(repoRoot, fileAbs, opts.searchId);
+    resumed = true;
+    settings = {
+      ...settings,
+      parallel: opts.parallel ?? settings.parallel,
+      maxRuns: opts.maxExperiments ?? settings.maxRuns,
+      timeLimitSeconds: opts.timeLimitSeconds ?? settings.timeLimitSeconds,
+    };
+  } else {
+    if (!fileAbs) throw new RatchetError('no file given', 'run `ratchet search FILE`, or `ratchet search --resume`');
+    const taskFile = opts.taskFile ? path.resolve(opts.cwd, opts.taskFile) : findTaskFileFor(fileAbs, repoRoot);
+    const task = taskFile ? loadTaskFile(taskFile, repoRoot) : inferTask(fileAbs, repoRoot, opts, await findPython());
+    inferred = !taskFile;
+    if (taskFile) applyOverrides(task, opts);
+    const file = repoRelative(repoRoot, fileAbs);
+    if (!task.editable.includes(file)) {
+      throw new RatchetError(`${file} is not an editable file of the task ${taskFile}`, 'add it to "editable", or pick the task file that names it');
+    }
+    const id = newSearchId(file);
+    settings = {
+      id,
+      file,
+      task,
+      proposer: opts.proposer ?? 'tune',
+      proposerOptions: opts.proposerOptions ? { ...opts.proposerOptions } : undefined,
+      parallel: opts.parallel ?? 1,
+      seed: opts.seed ?? 0,
+      baselineCommit: '',
+      createdAt: new Date().toISOString(),
+      maxRuns: opts.maxExperiments,
+      timeLimitSeconds: opts.timeLimitSeconds,
+    };
+  }
+  // Check everything that can fail before taking the lock or writing anything.
+  const proposer = createProposer(settings.proposer, { ...(settings.proposerOptions as ProposerOptions), ...opts.proposerOptions });
+  const release = acquireLock(repoRoot, settings.file, settings.id);
+  try {
+    if (!resumed) {
+      settings.baselineCommit = await snapshotWorkingTree(repoRoot, `ratchet baseline for ${settings.file}`);
+    }
+    writeSettings(repoRoot, settings);
+    const runner = opts.runner ?? new LocalRunner({ parallel: settings.parallel, gpus: opts.gpus });
+    const search = new Search({
+      repoRoot,
+      settings,
+      proposer,
+      runner,
+      maxExperiments: settings.maxRuns,
+      deadline: settings.timeLimitSeconds !== undefined ? Date.now() + settings.timeLimitSeconds * 1000 : undefined,
+      signal: opts.signal,
+    });
+    return { search, settings, repoRoot, resumed, inferred, release };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+function applyOverrides(task: SearchSettings['task'], opts: InferOptions): void {
+  if (opts.run) task.run = opts.run;
+  if (opts.metric) task.metric = { ...task.metric, name: opts.metric };
+  if (opts.direction) task.metric = { ...task.metric, direction: opts.direction };
+  if (opts.budgetSeconds) task.budgetSeconds = opts.budgetSeconds;
+  if (opts.repeats) task.repeats = opts.repeats;
+}
+
+function findSearchToResume(repoRoot: string, fileAbs: string | undefined, id: string | undefined): SearchSettings {
+  if (id) return readSettings(repoRoot, id);
+  const file = fileAbs ? repoRelative(repoRoot, fileAbs) : undefined;
+  const candidates = listSearches(repoRoot).filter((s) => !file || s.file === file);
+  const latest = candidates[candidates.length - 1];
+  if (!latest) {
+    throw new RatchetError(`no search to resume${file ? ` on ${file}` : ''}`, 'start one with `ratchet search FILE`');
+  }
+  return latest;
+}

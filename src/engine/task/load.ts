@@ -1,0 +1,154 @@
+// Finds, loads and infers tasks. Paths in a task file are relative to its own folder; inside the
+// engine every path is repo-relative POSIX, so a task means the same thing in every worktree.
+import { existsSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { RatchetError } from '../errors';
+import type { Direction, Task } from '../types';
+import { parseTaskFile, type TaskFileContent } from './schema';
+
+export const TASK_FILE_NAME = 'ratchet.task.json';
+export const DEFAULT_BUDGET_SECONDS = 600;
+export const DEFAULT_REPEATS = 3;
+
+/** Repo-relative POSIX path of an absolute path, refusing anything outside the repo. */
+export function repoRelative(repoRoot: string, absolute: string): string {
+  const rel = path.relative(repoRoot, absolute);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new RatchetError(`${absolute} is outside the repository ${repoRoot}`, 'keep every task path inside the repository');
+  }
+  return rel.split(path.sep).join('/');
+}
+
+export function loadTaskFile(taskFile: string, repoRoot: string): Task {
+  const absolute = path.resolve(taskFile);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch {
+    throw new RatchetError(`task file not found: ${taskFile}`, 'check the path, or omit --task to infer a task for the file');
+  }
+  const content = parseTaskFile(text, path.relative(process.cwd(), absolute) || absolute);
+  const folder = path.dirname(absolute);
+  const resolve = (p: string) => repoRelative(repoRoot, path.resolve(folder, p));
+  const editable = content.editable.map(resolve);
+  for (const file of editable) {
+    if (!existsSync(path.join(repoRoot, file))) {
+      throw new RatchetError(`${taskFile}: editable file ${file} does not exist`, 'fix the path in "editable" (paths are relative to the task file)');
+    }
+  }
+  return {
+    name: content.name ?? path.basename(folder),
+    description: content.description,
+    repoRoot,
+    taskFile: absolute,
+    editable,
+    run: content.run,
+    cwd: resolve(content.cwd ?? '.').replace(/^\.$/, ''),
+    metric: content.metric,
+    budgetSeconds: content.budgetSeconds ?? DEFAULT_BUDGET_SECONDS,
+    protected: (content.protected ?? []).map((g) => {
+      const rel = repoRelative(repoRoot, path.resolve(folder, g));
+      return rel;
+    }),
+    repeats: content.repeats ?? DEFAULT_REPEATS,
+    setup: content.setup,
+    env: content.env,
+  };
+}
+
+/**
+ * Looks for a task file that names `file` among its editable files: `ratchet.task.json` or
+ * `*.ratchet.json`, from the file's folder up to the repo root.
+ */
+export function findTaskFileFor(file: string, repoRoot: string): string | undefined {
+  const target = path.resolve(file);
+  for (let dir = path.dirname(target); ; dir = path.dirname(dir)) {
+    for (const name of safeList(dir)) {
+      if (name !== TASK_FILE_NAME && !name.endsWith('.ratchet.json')) continue;
+      const candidate = path.join(dir, name);
+      try {
+        const content = JSON.parse(readFileSync(candidate, 'utf8')) as Partial<TaskFileContent>;
+        if (content.editable?.some((e) => path.resolve(dir, e) === target)) return candidate;
+      } catch {
+        // An unreadable task file that may not even be about this file: loading it explicitly
+        // (--task) reports its errors.
+      }
+    }
+    if (dir === repoRoot || dir === path.dirname(dir)) return undefined;
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+export interface InferOptions {
+  run?: string;
+  metric?: string;
+  direction?: Direction;
+  budgetSeconds?: number;
+  repeats?: number;
+}
+
+/** Metric names that usually mean "higher is better"; everything else defaults to lower. */
+const HIGHER_IS_BETTER = /acc|score|f1|bleu|reward|throughput|tflops|tok(en)?s?_per|speedup|mfu|auc|precision|recall/i;
+
+export function guessDirection(metricName: string): Direction {
+  return HIGHER_IS_BETTER.test(metricName) ? 'higher' : 'lower';
+}
+
+/**
+ * A task for a file that has no task file: run it with Python from its own folder, read the metric
+ * from its output. The metric name may stay empty here; the baseline run then picks it.
+ */
+export function inferTask(file: string, repoRoot: string, opts: InferOptions, python: string): Task {
+  const absolute = path.resolve(file);
+  const rel = repoRelative(repoRoot, absolute);
+  const folder = path.dirname(rel) === '.' ? '' : path.dirname(rel);
+  const metricName = opts.metric ?? '';
+  return {
+    name: path.basename(file).replace(/\.[^.]+$/, ''),
+    repoRoot,
+    editable: [rel],
+    run: opts.run ?? `${python} ${shellQuote(path.basename(file))}`,
+    cwd: folder,
+    metric: { name: metricName, direction: opts.direction ?? (metricName ? guessDirection(metricName) : 'lower') },
+    budgetSeconds: opts.budgetSeconds ?? DEFAULT_BUDGET_SECONDS,
+    protected: [],
+    repeats: opts.repeats ?? DEFAULT_REPEATS,
+  };
+}
+
+/** Writes a task as a task file beside its first editable file; returns the file's path. */
+export function saveTask(task: Task): string {
+  const folderRel = path.posix.dirname(task.editable[0]!);
+  const folder = path.join(task.repoRoot, folderRel);
+  const target = path.join(folder, TASK_FILE_NAME);
+  if (existsSync(target)) throw new RatchetError(`${target} already exists`, 'edit it, or pass it with --task');
+  // Both sides are repo-relative: anchor them at a fake root so `relative` never consults the cwd.
+  const rel = (p: string) => path.posix.relative(`/${folderRel}`, `/${p}`) || '.';
+  const schemaPath = rel('schemas/task.schema.json');
+  const hasSchema = existsSync(path.join(task.repoRoot, 'schemas/task.schema.json')) && statSync(path.join(task.repoRoot, 'schemas/task.schema.json')).isFile();
+  const content: Record<string, unknown> = {
+    ...(hasSchema ? { $schema: schemaPath } : {}),
+    name: task.name,
+    editable: task.editable.map(rel),
+    run: task.run,
+    ...(rel(task.cwd) !== '.' ? { cwd: rel(task.cwd) } : {}),
+    metric: task.metric,
+    budgetSeconds: task.budgetSeconds,
+    protected: task.protected.map(rel),
+    repeats: task.repeats,
+  };
+  writeFileSync(target, JSON.stringify(content, null, 2) + '\n');
+  return target;
+}
+
+/** POSIX shell single-quoting, for the few commands the engine itself composes. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./=:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
