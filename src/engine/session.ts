@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from './errors';
 import { findRepoRoot, snapshotWorkingTree } from './git/repo';
-import { listSearches, newSearchId, readSettings, writeSettings, acquireLock, type SearchSettings } from './journal/store';
+import { listSearches, newSearchId, ratchetDir, readSettings, writeSettings, acquireLock, type SearchSettings } from './journal/store';
 import { createProposer, type ProposerOptions } from './proposers/registry';
 import { LocalRunner } from './runners/local';
 import { Search } from './search/search';
@@ -92,7 +92,9 @@ export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
       settings.baselineCommit = await snapshotWorkingTree(repoRoot, `ratchet baseline for ${settings.file}`);
     }
     writeSettings(repoRoot, settings);
-    const runner = opts.runner ?? new LocalRunner({ parallel: settings.parallel, gpus: opts.gpus });
+    const runner =
+      opts.runner ??
+      new LocalRunner({ parallel: settings.parallel, gpus: opts.gpus, worktreeRoot: path.join(ratchetDir(repoRoot), 'worktrees', settings.id) });
     const search = new Search({
       repoRoot,
       settings,

@@ -136,14 +136,20 @@ export interface Slot {
 export interface RunRequest {
   experimentId: ExperimentId;
   seed: number;
-  /** Absolute folder of the experiment's worktree. */
-  worktree: string;
-  /** Working folder of the command, relative to the worktree. */
+  /** The repository (absolute); the commit to run lives in it. */
+  repoRoot: string;
+  /** The experiment's commit. */
+  commit: string;
+  /** The search's baseline commit: a remote runner ships it once, then only `base..commit` diffs. */
+  baseCommit: string;
+  /** Working folder of the command, relative to the repository root. */
   cwd: string;
   command: string;
   env: Record<string, string>;
   timeoutMs: number;
-  /** Absolute path of the log file to write. */
+  /** Glob patterns (repo-relative) of files the run must not change; checked around the run. */
+  protected: string[];
+  /** Absolute path of the log file to write (on this machine). */
   logPath: string;
   slot: Slot;
   signal: AbortSignal;
@@ -161,6 +167,10 @@ export interface RunResult {
   droppedBytes: number;
   /** Set when the command could not be started at all. */
   spawnError?: string;
+  /** What the runner saw around the run: protected files changed, the harness's own checks. */
+  audit: AuditFinding[];
+  /** Where it ran, for the record (host, GPU). */
+  host?: string;
 }
 
 export interface Runner {

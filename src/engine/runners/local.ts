@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
+import { compareFingerprints, fingerprintProtected } from '../audit/protected';
+import { addWorktree, removeWorktree } from '../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../types';
 
 export interface LocalRunnerOptions {
@@ -17,6 +19,8 @@ export interface LocalRunnerOptions {
   tailBytes?: number;
   /** Grace between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** Folder for the runs' throwaway worktrees. */
+  worktreeRoot: string;
 }
 
 export const DEFAULT_LOG_CAP = 16 * 1024 * 1024;
@@ -38,7 +42,21 @@ export class LocalRunner implements Runner {
     return this.slotList;
   }
 
-  run(req: RunRequest): Promise<RunResult> {
+  /** Runs in a fresh worktree of the commit, with the protected files fingerprinted around the run. */
+  async run(req: RunRequest): Promise<RunResult> {
+    const worktree = path.join(this.opts.worktreeRoot, `${req.experimentId}-s${req.seed}-${process.pid}`);
+    await addWorktree(req.repoRoot, worktree, req.commit);
+    try {
+      const before = await fingerprintProtected(worktree, req.protected);
+      const result = await this.spawnRun(req, path.join(worktree, req.cwd));
+      result.audit.push(...compareFingerprints(before, await fingerprintProtected(worktree, req.protected)));
+      return result;
+    } finally {
+      await removeWorktree(req.repoRoot, worktree);
+    }
+  }
+
+  private spawnRun(req: RunRequest, cwd: string): Promise<RunResult> {
     const cap = this.opts.logCapBytes ?? DEFAULT_LOG_CAP;
     const tail = new TailBuffer(this.opts.tailBytes ?? DEFAULT_TAIL);
     const grace = this.opts.killGraceMs ?? 2000;
@@ -63,7 +81,7 @@ export class LocalRunner implements Runner {
       let cancelled = false;
       let killTimer: NodeJS.Timeout | undefined;
       const child = spawn('/bin/sh', ['-c', req.command], {
-        cwd: path.join(req.worktree, req.cwd),
+        cwd,
         env: { ...process.env, ...req.slot.env, ...req.env },
         detached: true, // own process group: kill(-pid) reaches every descendant
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -117,6 +135,8 @@ export class LocalRunner implements Runner {
           outputTail: tail.text(),
           droppedBytes: dropped,
           spawnError,
+          audit: [],
+          host: 'localhost',
         });
       });
     });

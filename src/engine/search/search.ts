@@ -6,9 +6,8 @@ import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
 import { auditPatch } from '../audit/checks';
-import { compareFingerprints, fingerprintProtected } from '../audit/protected';
 import { commitPatch } from '../git/commit';
-import { addWorktree, git, GitError, readFileAt, removeWorktree, updateRef } from '../git/repo';
+import { git, GitError, readFileAt, updateRef } from '../git/repo';
 import { experimentsOf, JournalWriter, readJournal, type JournalRecord } from '../journal/journal';
 import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../journal/store';
 import { checkPatch, PatchRejected } from '../patch/validate';
@@ -462,39 +461,34 @@ export class Search extends EventEmitter {
     return run;
   }
 
-  /** Runs a command in a fresh worktree of `commit`, checking the protected files around it. */
+  /** Runs a command on a slot, for one seed of an experiment (seed -1: the setup command). */
   private async execute(id: string, commit: string, seed: number, slot: Slot, command: string, logName: string) {
-    const worktree = path.join(this.worktreeRoot(), `${id}-s${seed}`);
-    await addWorktree(this.opts.repoRoot, worktree, commit);
-    try {
-      const before = await fingerprintProtected(worktree, this.task.protected);
-      if (seed >= 0) this.emitEvent({ type: 'run-started', id, seed, slot: slot.id });
-      const logRel = path.join('logs', logName);
-      const result = await this.opts.runner.run({
-        experimentId: id,
-        seed,
-        worktree,
-        cwd: this.task.cwd,
-        command,
-        env: {
-          ...this.task.env,
-          RATCHET_SEED: String(Math.max(0, seed)),
-          RATCHET_EXPERIMENT_ID: id,
-          RATCHET_SEARCH_ID: this.id,
-          PYTHONUNBUFFERED: '1',
-        },
-        timeoutMs: this.task.budgetSeconds * 1000,
-        logPath: path.join(searchDir(this.opts.repoRoot, this.id), logRel),
-        slot,
-        signal: this.opts.signal,
-      });
-      const findings = compareFingerprints(before, await fingerprintProtected(worktree, this.task.protected));
-      const run = this.toRunRecord(result, seed, logRel, slot);
-      if (seed >= 0) this.emitEvent({ type: 'run-finished', id, run });
-      return { run, result, findings };
-    } finally {
-      await removeWorktree(this.opts.repoRoot, worktree);
-    }
+    if (seed >= 0) this.emitEvent({ type: 'run-started', id, seed, slot: slot.id });
+    const logRel = path.join('logs', logName);
+    const result = await this.opts.runner.run({
+      experimentId: id,
+      seed,
+      repoRoot: this.opts.repoRoot,
+      commit,
+      baseCommit: this.opts.settings.baselineCommit,
+      cwd: this.task.cwd,
+      command,
+      env: {
+        ...this.task.env,
+        RATCHET_SEED: String(Math.max(0, seed)),
+        RATCHET_EXPERIMENT_ID: id,
+        RATCHET_SEARCH_ID: this.id,
+        PYTHONUNBUFFERED: '1',
+      },
+      timeoutMs: this.task.budgetSeconds * 1000,
+      protected: this.task.protected,
+      logPath: path.join(searchDir(this.opts.repoRoot, this.id), logRel),
+      slot,
+      signal: this.opts.signal,
+    });
+    const run = this.toRunRecord(result, seed, logRel, slot);
+    if (seed >= 0) this.emitEvent({ type: 'run-finished', id, run });
+    return { run, result, findings: result.audit };
   }
 
   private toRunRecord(result: RunResult, seed: number, log: string, slot: Slot): RunRecord {
