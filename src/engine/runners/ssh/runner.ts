@@ -269,7 +269,7 @@ export class SshRunner implements Runner {
         }
         try {
           const outcome = await this.attempt(slot, req, log);
-          if (outcome.kind === 'done') return { ...outcome.result, durationMs: Date.now() - started };
+          if (outcome.kind === 'done') return { ...outcome.result, slot: slot.id, host: slot.id, durationMs: Date.now() - started };
           lostOn.push(slot.host);
           log.note(`[ratchet: lost the run on ${slot.host} (${outcome.reason}); queued again]`);
           if (req.signal.aborted) return log.result({ cancelled: true, started, host: slot.id });
