@@ -7,7 +7,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { TestContext } from 'node:test';
+/** Where cleanups go: a test's context, or the benchmark's own list. */
+export interface Cleanup {
+  after(fn: () => unknown): void;
+}
 
 export const SSHD = '/usr/sbin/sshd';
 export const REPO = path.resolve(__dirname, '..', '..', '..');
@@ -20,7 +23,7 @@ export function sshdMissing(): string | undefined {
   return undefined;
 }
 
-export function tempDir(t: TestContext, prefix = 'ratchet-ssh-'): string {
+export function tempDir(t: Cleanup, prefix = 'ratchet-ssh-'): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
@@ -49,7 +52,7 @@ export interface ClientKeys {
 }
 
 /** A client key pair and an authorized_keys file that admits it. */
-export function clientKeys(t: TestContext): ClientKeys {
+export function clientKeys(t: Cleanup): ClientKeys {
   const dir = tempDir(t, 'ratchet-ssh-client-');
   const key = path.join(dir, 'id_ed25519');
   const pub = keygen(key);
@@ -74,7 +77,7 @@ export class Sshd {
     this.hostKeyPub = readFileSync(path.join(dir, 'host_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
   }
 
-  static async start(t: TestContext, opts: SshdOptions): Promise<Sshd> {
+  static async start(t: Cleanup, opts: SshdOptions): Promise<Sshd> {
     const dir = tempDir(t, 'ratchet-sshd-');
     keygen(path.join(dir, 'host_key'), { comment: 'host' });
     const port = opts.port ?? (await freePort());
@@ -92,6 +95,8 @@ export class Sshd {
       'PermitRootLogin prohibit-password',
       'AllowTcpForwarding yes',
       'LogLevel ERROR',
+      // Debian's default: scp uses the SFTP protocol since OpenSSH 9.0.
+      'Subsystem sftp /usr/lib/openssh/sftp-server',
     ];
     if (opts.setEnv) lines.push(`SetEnv ${Object.entries(opts.setEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     writeFileSync(config, `${lines.join('\n')}\n`);
@@ -177,10 +182,12 @@ export function sleep(ms: number): Promise<void> {
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Bytes relayed from clients to the server, for measuring what a client sends. */
+  bytesUp = 0;
 
   private constructor(readonly port: number, private readonly target: number) {}
 
-  static async start(t: TestContext, target: number): Promise<TcpProxy> {
+  static async start(t: Cleanup, target: number): Promise<TcpProxy> {
     const proxy = new TcpProxy(await freePort(), target);
     await proxy.resume();
     t.after(() => proxy.close());
@@ -192,6 +199,7 @@ export class TcpProxy {
       const server = net.createServer((inbound) => {
         const outbound = net.connect(this.target, '127.0.0.1');
         this.sockets.add(inbound).add(outbound);
+        inbound.on('data', (d: Buffer) => (this.bytesUp += d.length));
         inbound.pipe(outbound).pipe(inbound);
         const drop = () => {
           inbound.destroy();
@@ -247,7 +255,7 @@ export function git(cwd: string, ...args: string[]): string {
 }
 
 /** A repository with `files` committed as the base; returns the folder and the base commit. */
-export function makeRepo(t: TestContext, files: Record<string, string>): { dir: string; base: string } {
+export function makeRepo(t: Cleanup, files: Record<string, string>): { dir: string; base: string } {
   const dir = tempDir(t, 'ratchet-ssh-repo-');
   writeAll(dir, files);
   git(dir, 'init', '-q');

@@ -275,6 +275,18 @@ export class HostConnection extends EventEmitter {
     return this.agent.stream(script);
   }
 
+  /** Prepares a run folder and starts the harness there, detached (see Agent.startHarness). */
+  async startHarness(spec: Parameters<Agent['startHarness']>[0], patch: Buffer, signal?: AbortSignal): Promise<ExecResult> {
+    await this.ready(30000, signal);
+    const agent = this.agent;
+    if (!agent?.isOpen) throw new HostUnreachable(this.config.target, 'connection lost');
+    try {
+      return await agent.startHarness(spec, patch);
+    } catch (e) {
+      throw new HostUnreachable(this.config.target, (e as Error).message);
+    }
+  }
+
   /** Runs a command to completion, feeding `input` to its stdin. */
   async exec(command: string, opts: { input?: Buffer | string | Readable; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ExecResult> {
     const input = opts.input;

@@ -309,9 +309,9 @@ export class SshRunner implements Runner {
         runDir,
         baseTree: baseTreePath(host.root!, req.baseCommit),
         harnessDir: harnessPath(host.root!, this.bundle!.hash),
-        python: conn.python || (this.opts.python ?? 'python3'),
         harnessArgs: this.harnessArgs(req, slot, protect),
         patch,
+        spares: this.slotCount(host) + 1,
       }, req.signal);
       started = true;
       this.opts.onRunEvent?.({ experimentId: req.experimentId, seed: req.seed, type: 'sent', time: Date.now() / 1000, host: slot.id, bytesSent });

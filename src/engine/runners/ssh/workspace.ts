@@ -1,12 +1,14 @@
 // What lives on a host, and the few shell scripts that manage it. Under the runner's root folder:
 //   harness/<content hash>/   the harness package, installed once per version
 //   base/<commit>/tree/        the search's base snapshot, uploaded once
+//   base/<commit>/tree.spares/ copies of the tree made ahead of time, claimed by renaming
 //   runs/<name>/               one run: patch.diff, work/ (base + patch), out.jsonl, err.log,
-//                              pid, pgid and status, written by a detached wrapper
-// Every value in these scripts is passed through shellQuote; the scripts themselves are fixed text.
+//                              pid, pgid and status, written by a detached session leader
+// Every value in these scripts is passed through shellQuote; the scripts themselves are fixed
+// text. Starting a run takes no shell at all: the command server gets the paths as data.
 import { Transform, type Readable } from 'node:stream';
 import type { HostConnection } from './connection';
-import { shellCommand, shellQuote } from './quote';
+import { shellQuote } from './quote';
 
 export class RemoteError extends Error {
   constructor(message: string, readonly stderr: string) {
@@ -69,43 +71,24 @@ export interface StartSpec {
   runDir: string;
   baseTree: string;
   harnessDir: string;
-  python: string;
   /** Arguments after `python -m ratchet_harness`. */
   harnessArgs: string[];
   patch: Buffer;
+  /** Spare copies of the base to keep ready (about the host's slot count). */
+  spares: number;
 }
 
 /**
- * Prepares the run folder (copy of the base, patch applied) and starts the harness detached: in
- * its own session, output to files, so it outlives the connection that started it. Returns the
- * bytes sent.
+ * Prepares the run folder — a copy of the base with the patch applied — and starts the harness
+ * detached: its own session, output to files, so it outlives the connection that started it.
+ * Copying a large tree is the slow part, so spare copies are kept ready beside the base: a run
+ * renames one into place and the host makes another in the background. Returns the bytes sent.
  */
 export async function startRun(conn: HostConnection, spec: StartSpec, signal?: AbortSignal): Promise<number> {
-  const inner = [
-    'echo $$ > pgid',
-    ': > out.jsonl',
-    `PYTHONPATH=${shellQuote(spec.harnessDir)} ${shellCommand([spec.python, '-m', 'ratchet_harness', ...spec.harnessArgs])} >> out.jsonl 2> err.log < /dev/null &`,
-    'echo $! > pid.tmp && mv pid.tmp pid',
-    'wait $!',
-    'echo $? > status.tmp && mv status.tmp status',
-  ].join('\n');
-  const script = [
-    'set -e',
-    `run=${shellQuote(spec.runDir)}`,
-    'mkdir -p -- "$run"',
-    'cat > "$run/patch.diff"',
-    `cp -a -- ${shellQuote(spec.baseTree)} "$run/work"`,
-    'if [ -s "$run/patch.diff" ]; then',
-    '  cd "$run/work"',
-    // The ceiling stops git from treating a repository around the root as the one to patch.
-    '  GIT_CEILING_DIRECTORIES="$run" git apply --whitespace=nowarn "$run/patch.diff" || { echo "the experiment\'s patch does not apply to the base snapshot on this host" >&2; exit 3; }',
-    'fi',
-    'cd "$run"',
-    `setsid sh -c ${shellQuote(inner)} > /dev/null 2>&1 < /dev/null &`,
-  ].join('\n');
-  const r = await conn.exec(script, { input: spec.patch, signal });
+  const request = { dir: spec.runDir, base: spec.baseTree, spares: Math.max(1, spec.spares), pythonpath: spec.harnessDir, argv: spec.harnessArgs };
+  const r = await conn.startHarness(request, spec.patch, signal);
   if (r.code !== 0) throw new RemoteError('could not start the run on the host', r.stderr);
-  return script.length + spec.patch.length;
+  return JSON.stringify(request).length + spec.patch.length;
 }
 
 /** Streams out.jsonl from a byte offset until the harness exits; reports the wrapper's status on stderr. */
