@@ -376,3 +376,14 @@ test('an encrypted key asks for its passphrase once', { skip }, async (t) => {
   assert.equal(r.exitCode, 0, r.spawnError);
   assert.deepEqual(asked, [key], 'asked once, even after a reconnect');
 });
+
+test('a run over its budget is stopped on the host and reported as a timeout', { skip }, async (t) => {
+  const w = await world(t);
+  const sshd = await Sshd.start(t, { authorizedKeys: w.keys.authorizedKeys });
+  trust(w, sshd);
+  const runner = await w.runner(['h1'], w.config([{ alias: 'h1', port: sshd.port }]));
+  const r = await runner.run(w.request(runner, { timeoutMs: 1500, env: { TICKS: '100', TICK_SECONDS: '0.1' } }));
+  assert.equal(r.timedOut, true);
+  assert.equal(r.cancelled, false);
+  assert.ok(ticks(r).length > 3 && ticks(r).length < 40, `${ticks(r).length} ticks`);
+});

@@ -469,7 +469,8 @@ export class SshRunner implements Runner {
         exitCode: end.reason === 'ok' ? (end.exitCode ?? 0) : end.exitCode,
         signal: end.signal,
         timedOut: timedOut || end.reason === 'timeout',
-        cancelled: cancelled || end.reason === 'cancelled',
+        // The guard's own stop reads as a timeout, not as the user's cancel.
+        cancelled: cancelled || (end.reason === 'cancelled' && !timedOut),
         spawnError: end.reason === 'error' ? (end.message ?? 'the harness could not start the command') : undefined,
         audit: reader.audit,
       }),
