@@ -3,6 +3,9 @@
 // the run ended. A line that is not an event is kept as output, so nothing the host prints is lost.
 import type { AuditFinding } from '../../types';
 
+/** The version of remote-runner/PROTOCOL.md this reader understands. */
+export const PROTOCOL_VERSION = 1;
+
 export interface HarnessEnd {
   reason: 'ok' | 'failed' | 'timeout' | 'cancelled' | 'error';
   exitCode: number | null;
@@ -55,6 +58,11 @@ export class HarnessReader {
     }
     if (typeof event !== 'object' || event === null || typeof event.type !== 'string') {
       this.sink.output(text);
+      return;
+    }
+    if (event.protocol !== PROTOCOL_VERSION) {
+      // PROTOCOL.md: a reader refuses other versions rather than guess what the fields mean.
+      this.end ??= { reason: 'error', exitCode: null, signal: null, message: `the harness speaks protocol ${String(event.protocol)}; this engine reads ${PROTOCOL_VERSION}` };
       return;
     }
     switch (event.type) {
