@@ -203,6 +203,14 @@ function readdirOne(dir: string): string {
   return readdirSync(dir).find((n) => !n.includes('.tmp'))!;
 }
 
+// Interrupted, it still stops its sshd and removes its files.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, async () => {
+    for (const fn of cleanups.reverse()) await fn();
+    process.exit(130);
+  });
+}
+
 main()
   .catch((e) => {
     console.error(e);
