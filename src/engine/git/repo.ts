@@ -1,7 +1,7 @@
 // Every git operation the engine needs. The user's working tree, index and HEAD are only ever
 // read: snapshots go through a private index file, experiments live in their own worktrees and
 // under refs/ratchet/, so a search never changes what the user sees in `git status`.
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
@@ -70,8 +70,14 @@ async function headCommit(root: string): Promise<string | undefined> {
 export async function snapshotWorkingTree(root: string, message: string): Promise<string> {
   const tmp = path.join(os.tmpdir(), `ratchet-index-${process.pid}-${Date.now()}`);
   const realIndex = path.resolve(root, (await git(root, ['rev-parse', '--git-path', 'index'])).trim());
-  // Starting from a copy keeps git's stat cache, so only changed files are hashed again.
-  if (existsSync(realIndex)) copyFileSync(realIndex, tmp);
+  // Starting from a copy keeps git's stat cache, so only changed files are hashed again. The copy
+  // keeps the original's mtime: git trusts cached stat data only for files older than the index,
+  // and a fresh mtime would hide an edit made in the same second as the last `git add`.
+  if (existsSync(realIndex)) {
+    copyFileSync(realIndex, tmp);
+    const { atime, mtime } = statSync(realIndex);
+    utimesSync(tmp, atime, mtime);
+  }
   const env = { GIT_INDEX_FILE: tmp };
   try {
     await git(root, ['add', '-A', '--', '.'], { env });
