@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { RatchetError } from '../errors';
 import { auditPatch } from '../audit/checks';
 import { commitPatch } from '../git/commit';
-import { git, GitError, readFileAt, updateRef } from '../git/repo';
+import { GitError, pruneWorktrees, readFileAt, updateRef } from '../git/repo';
 import { experimentsOf, JournalWriter, readJournal, type JournalRecord } from '../journal/journal';
 import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../journal/store';
 import { checkPatch, PatchRejected } from '../patch/validate';
@@ -165,7 +165,7 @@ export class Search extends EventEmitter {
   private async cleanWorktrees(): Promise<void> {
     const dir = this.worktreeRoot();
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    await git(this.opts.repoRoot, ['worktree', 'prune']).catch(() => undefined);
+    await pruneWorktrees(this.opts.repoRoot);
   }
 
   private async runSetup(): Promise<void> {
