@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { RatchetError } from '../errors';
 import { auditPatch } from '../audit/checks';
 import { commitPatch } from '../git/commit';
-import { git, GitError, readFileAt, updateRef } from '../git/repo';
+import { GitError, pruneWorktrees, readFileAt, updateRef } from '../git/repo';
 import { experimentsOf, JournalWriter, readJournal, type JournalRecord } from '../journal/journal';
 import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../journal/store';
 import { checkPatch, PatchRejected } from '../patch/validate';
@@ -63,6 +63,9 @@ export class Search extends EventEmitter {
   private exhausted = false;
   private proposerFailures = 0;
   private stopReason = '';
+  /** Aborted by the user's signal, or by a fatal error so that no run outlives the search. */
+  private readonly stopAll = new AbortController();
+  private readonly signal: AbortSignal;
   /** Proposals are made one at a time, so each proposer sees every earlier one as pending. */
   private proposing: Promise<unknown> = Promise.resolve();
 
@@ -71,6 +74,7 @@ export class Search extends EventEmitter {
     // The task is copied: an inferred metric name is filled in once the baseline has run.
     this.task = { ...opts.settings.task, metric: { ...opts.settings.task.metric } };
     this.freeSlots = [...opts.runner.slots()];
+    this.signal = AbortSignal.any([opts.signal, this.stopAll.signal]);
     this.journal = new JournalWriter(journalPath(opts.repoRoot, opts.settings.id));
   }
 
@@ -165,7 +169,7 @@ export class Search extends EventEmitter {
   private async cleanWorktrees(): Promise<void> {
     const dir = this.worktreeRoot();
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    await git(this.opts.repoRoot, ['worktree', 'prune']).catch(() => undefined);
+    await pruneWorktrees(this.opts.repoRoot);
   }
 
   private async runSetup(): Promise<void> {
@@ -282,17 +286,21 @@ export class Search extends EventEmitter {
   }
 
   private canStart(): boolean {
-    if (this.opts.signal.aborted) return false;
+    if (this.signal.aborted) return false;
     if (this.exhausted) return false;
     if (this.opts.maxExperiments !== undefined && this.startedThisSession >= this.opts.maxExperiments) {
       this.stopReason ||= `reached ${this.opts.maxExperiments} experiments`;
       return false;
     }
-    if (this.opts.deadline !== undefined && Date.now() >= this.opts.deadline) {
+    if (this.pastDeadline()) {
       this.stopReason ||= 'reached the time limit';
       return false;
     }
     return true;
+  }
+
+  private pastDeadline(): boolean {
+    return this.opts.deadline !== undefined && Date.now() >= this.opts.deadline;
   }
 
   private async loop(): Promise<void> {
@@ -308,7 +316,15 @@ export class Search extends EventEmitter {
         active.add(task);
       }
       if (active.size === 0) return;
-      await Promise.race(active);
+      try {
+        await Promise.race(active);
+      } catch (e) {
+        // A fatal error (e.g. the journal's disk is full): cancel every other run, let them
+        // finish cancelling, then report it.
+        this.stopAll.abort();
+        await Promise.allSettled(active);
+        throw e;
+      }
     }
   }
 
@@ -333,10 +349,10 @@ export class Search extends EventEmitter {
       proposal = await turn;
       this.proposerFailures = 0;
     } catch (e) {
-      if (this.opts.signal.aborted) return;
+      if (this.signal.aborted) return;
       if (e instanceof RatchetError) {
         this.exhausted = true;
-        this.stopReason = e.message;
+        this.stopReason = e.describe();
         return;
       }
       if (++this.proposerFailures >= MAX_PROPOSER_FAILURES_IN_A_ROW) {
@@ -346,12 +362,12 @@ export class Search extends EventEmitter {
       return;
     }
     if (proposal === null) {
-      if (!this.canStart()) return; // a limit was reached while waiting for the turn
+      if (this.signal.aborted || this.exhausted || this.pastDeadline()) return;
       this.exhausted = true;
       this.stopReason ||= `the ${this.opts.proposer.name} proposer has nothing more to try`;
       return;
     }
-    if (this.opts.signal.aborted) {
+    if (this.signal.aborted) {
       this.running.delete(id);
       return;
     }
@@ -382,7 +398,9 @@ export class Search extends EventEmitter {
   }
 
   private propose(parent: ExperimentRecord, id: string): Promise<Proposal | null> {
-    if (!this.canStart()) return Promise.resolve(null);
+    // This experiment is already counted; only a stop, the proposer running dry or the clock
+    // can cancel it while it waited for its turn.
+    if (this.signal.aborted || this.exhausted || this.pastDeadline()) return Promise.resolve(null);
     return this.opts.proposer.propose({
       task: this.task,
       parent,
@@ -394,7 +412,7 @@ export class Search extends EventEmitter {
       history: this.finished,
       pending: [...this.running.values()].filter((p): p is Proposal => p !== undefined),
       random: seededRandom(this.opts.settings.seed * 1_000_003 + Number(id.slice(1))),
-      signal: this.opts.signal,
+      signal: this.signal,
     });
   }
 
@@ -426,7 +444,8 @@ export class Search extends EventEmitter {
       exp.spread = stdev(values);
       if (exp.audit.some((a) => a.severity === 'hack')) break; // no more seeds for a suspected hack
       const d = decide({ mean: exp.mean, n: values.length }, parentSample(), this.noise, this.task.metric.direction);
-      if (d.kind !== 'close' || this.opts.signal.aborted) break;
+      // Past the time limit a close call is settled with the runs in hand.
+      if (d.kind !== 'close' || this.signal.aborted || this.pastDeadline()) break;
     }
     const hack = exp.audit.find((a) => a.severity === 'hack');
     if (hack) return { kind: 'flagged', reason: hack.message };
@@ -484,7 +503,7 @@ export class Search extends EventEmitter {
       protected: this.task.protected,
       logPath: path.join(searchDir(this.opts.repoRoot, this.id), logRel),
       slot,
-      signal: this.opts.signal,
+      signal: this.signal,
     });
     const run = this.toRunRecord(result, seed, logRel, slot);
     if (seed >= 0) this.emitEvent({ type: 'run-finished', id, run });
@@ -494,10 +513,11 @@ export class Search extends EventEmitter {
   private toRunRecord(result: RunResult, seed: number, log: string, slot: Slot): RunRecord {
     const base: Omit<RunRecord, 'outcome'> = { seed, metrics: {}, exitCode: result.exitCode, durationMs: result.durationMs, log, slot: result.slot ?? slot.id };
     if (result.bytesSent !== undefined) base.bytesSent = result.bytesSent;
-    if (result.spawnError) return { ...base, outcome: 'failed', error: `could not start the run command: ${result.spawnError}` };
+    // A cancel wins: a run stopped while it was starting may not have said how it ended.
     if (result.cancelled) return { ...base, outcome: 'cancelled', error: 'cancelled' };
+    if (result.spawnError) return { ...base, outcome: 'failed', error: `could not run: ${result.spawnError}` };
     if (result.timedOut) return { ...base, outcome: 'timeout', error: `over the time budget of ${this.task.budgetSeconds} s` };
-    const metrics = parseMetrics(result.outputTail).values;
+    const metrics = result.metrics ?? parseMetrics(result.outputTail).values;
     if (result.exitCode !== 0) {
       const hint = result.exitCode === 127 ? ' (command not found)' : '';
       return { ...base, metrics, outcome: 'failed', error: `${describeExit(result)}${hint}: ${lastLines(result.outputTail, 1)}` };

@@ -74,7 +74,8 @@ export class HarnessReader {
         else this.sink.output(String(event.text ?? ''));
         return;
       case 'metric':
-        if (typeof event.name === 'string' && typeof event.value === 'number') this.metrics.set(event.name, event.value);
+        // JSON has no NaN: the harness writes a non-finite value as null.
+        if (typeof event.name === 'string') this.metrics.set(event.name, typeof event.value === 'number' ? event.value : NaN);
         return;
       case 'audit':
         this.onAudit(event);

@@ -12,7 +12,8 @@ import picomatch from 'picomatch';
 import { RatchetError } from '../../errors';
 import { git } from '../../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../../types';
-import { DEFAULT_LOG_CAP, TailBuffer } from '../local';
+import { DEFAULT_LOG_CAP } from '../local';
+import { TailBuffer } from '../tail';
 import type { AgentProcess } from './agent';
 import { KeyStore, noPrompts, type SshPrompts } from './auth';
 import { resolveHost, type HostConfig } from './config';
@@ -472,6 +473,7 @@ export class SshRunner implements Runner {
         // The guard's own stop reads as a timeout, not as the user's cancel.
         cancelled: cancelled || (end.reason === 'cancelled' && !timedOut),
         spawnError: end.reason === 'error' ? (end.message ?? 'the harness could not start the command') : undefined,
+        metrics: Object.fromEntries(reader.metrics),
         audit: reader.audit,
       }),
     };
