@@ -52,6 +52,8 @@ export interface RunRecord {
   /** Log file, relative to the search folder. */
   log: string;
   slot: string;
+  /** Bytes sent to a remote host for this run. */
+  bytesSent?: number;
 }
 
 export interface AuditFinding {
@@ -173,6 +175,10 @@ export interface RunResult {
   audit: AuditFinding[];
   /** Where it ran, for the record (host, GPU). */
   host?: string;
+  /** The slot that really ran it, when the runner placed it itself (a remote host's GPU). */
+  slot?: string;
+  /** Bytes sent to the host for this run (a remote runner); set-up transfers are not counted. */
+  bytesSent?: number;
 }
 
 export interface Runner {

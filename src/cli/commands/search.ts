@@ -2,12 +2,14 @@
 import * as path from 'node:path';
 import * as readline from 'node:readline/promises';
 import { RatchetError } from '../../engine/errors';
+import { SshRunner } from '../../engine/runners/ssh';
 import { openSearch } from '../../engine/session';
 import { saveTask } from '../../engine/task/load';
 import type { SearchSummary } from '../../engine/search/search';
 import { durationOption, intOption, parse } from '../args';
 import { fmtDelta, fmtMetric, fmtValue } from '../format';
 import { Progress } from '../progress';
+import { terminalPrompts } from '../ssh-prompts';
 import type { Io } from '../io';
 
 export const searchHelp = `ratchet search FILE [options]     improve FILE with an automated, audited search
@@ -19,6 +21,10 @@ export const searchHelp = `ratchet search FILE [options]     improve FILE with a
   --repeats N          baseline runs used to measure the noise
   --parallel N         runs at a time (default 1)
   --gpus LIST          GPU indices to spread runs over, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES)
+  --host TARGET        run on this SSH host (repeatable): an alias from ~/.ssh/config, user@host
+                       or user@host:port; one run per GPU it has. Without --host runs are local
+  --host-slots N       at most N runs at a time on each host
+  --ssh-config FILE    ssh config file to read instead of ~/.ssh/config
   --proposer NAME      tune (default, offline) | random | replay
   --patches DIR        patches for --proposer replay
   --max-runs N         stop after N experiments
@@ -40,6 +46,9 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       repeats: { type: 'string' },
       parallel: { type: 'string' },
       gpus: { type: 'string' },
+      host: { type: 'string', multiple: true },
+      'host-slots': { type: 'string' },
+      'ssh-config': { type: 'string' },
       proposer: { type: 'string' },
       patches: { type: 'string' },
       'max-runs': { type: 'string' },
@@ -69,7 +78,20 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let runner: SshRunner | undefined;
   try {
+    const hosts = values.host ?? [];
+    if (hosts.length > 0) {
+      runner = new SshRunner({
+        hosts,
+        prompts: terminalPrompts(io),
+        sshConfigFile: values['ssh-config'] ? path.resolve(io.cwd, values['ssh-config']) : undefined,
+        maxRunsPerHost: intOption(values['host-slots'], 'host-slots'),
+      });
+      io.out(`Connecting to ${hosts.join(', ')}…`);
+      await runner.start();
+      for (const h of runner.hostStatus()) io.out(`  ${h.target}: ${h.up ? `${h.slots} slot${h.slots === 1 ? '' : 's'}` : 'unreachable for now; joins when it answers'}`);
+    }
     const started = await openSearch({
       file: positionals[0],
       cwd: io.cwd,
@@ -79,7 +101,8 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       direction,
       budgetSeconds: durationOption(values.budget, 'budget'),
       repeats: intOption(values.repeats, 'repeats'),
-      parallel: intOption(values.parallel, 'parallel'),
+      parallel: runner ? runner.slots().length : intOption(values.parallel, 'parallel'),
+      runner,
       gpus: values.gpus?.split(',').map((g) => g.trim()).filter(Boolean),
       proposer: values.proposer,
       proposerOptions: values.patches ? { patches: path.resolve(io.cwd, values.patches) } : undefined,
@@ -113,6 +136,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
     if (started.inferred) await offerToSave(settings.task, search.metric, values['save-task'] === true, io);
     return abort.signal.aborted ? 130 : 0;
   } finally {
+    runner?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

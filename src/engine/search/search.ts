@@ -511,7 +511,8 @@ export class Search extends EventEmitter {
   }
 
   private toRunRecord(result: RunResult, seed: number, log: string, slot: Slot): RunRecord {
-    const base = { seed, metrics: {} as Record<string, number>, exitCode: result.exitCode, durationMs: result.durationMs, log, slot: slot.id };
+    const base: Omit<RunRecord, 'outcome'> = { seed, metrics: {}, exitCode: result.exitCode, durationMs: result.durationMs, log, slot: result.slot ?? slot.id };
+    if (result.bytesSent !== undefined) base.bytesSent = result.bytesSent;
     // A cancel wins: a run stopped while it was starting may not have said how it ended.
     if (result.cancelled) return { ...base, outcome: 'cancelled', error: 'cancelled' };
     if (result.spawnError) return { ...base, outcome: 'failed', error: `could not run: ${result.spawnError}` };
