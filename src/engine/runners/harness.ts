@@ -51,6 +51,7 @@ interface Event {
   type: string;
   experiment_id: string;
   seq: number;
+  time: number;
   [key: string]: unknown;
 }
 
@@ -61,41 +62,71 @@ export interface HarnessOutcome {
   message?: string;
 }
 
-/** Folds a harness's stdout into what a run produced. Feed it bytes; read the fields at the end. */
+export interface HarnessSink {
+  /** A line of the run's own output (stdout or stderr), without its newline. */
+  output(line: string): void;
+  /** The harness started the command (its `start` event; host clock, seconds). */
+  started?(time: number): void;
+}
+
+/**
+ * Folds a harness's stdout into what a run produced. Feed it bytes in any pieces (a line or a
+ * UTF-8 character may be cut anywhere); read the fields at the end. `offset` counts the bytes of
+ * complete lines consumed, so a runner that re-attaches to a run's output file resumes there.
+ */
 export class ProtocolReader {
   readonly metrics: Record<string, number> = {};
   readonly audit: AuditFinding[] = [];
   end: HarnessOutcome | undefined;
+  /** The host's clock when the harness reported the end (seconds since the epoch). */
+  endTime: number | undefined;
+  /** Output lines the harness dropped past its log cap (its `resource` event says how many). */
+  droppedLines = 0;
+  /** Bytes of complete lines consumed. */
+  offset = 0;
   /** Lines that were not valid protocol events, with the reason (the first few). */
   readonly violations: string[] = [];
-  private pending = '';
+  private partial: Buffer = Buffer.alloc(0);
   private nextSeq = 0;
 
   constructor(
     private readonly experimentId: string,
-    /** Receives the run's own output lines (stdout/stderr of the command), for the log and the tail. */
-    private readonly onOutput: (line: string) => void,
-    /** Repo-relative folder the run's paths are relative to, for audit findings. */
+    private readonly sink: HarnessSink,
+    /** Repo-relative folder the harness's paths are relative to, for audit findings. */
     private readonly cwdInRepo: string,
   ) {}
 
   push(chunk: Buffer | string): void {
-    this.pending += chunk.toString();
-    let i: number;
-    while ((i = this.pending.indexOf('\n')) >= 0) {
-      const line = this.pending.slice(0, i);
-      this.pending = this.pending.slice(i + 1);
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let buf = this.partial.length > 0 ? Buffer.concat([this.partial, bytes]) : bytes;
+    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10)) {
+      this.offset += nl + 1;
+      const line = buf.subarray(0, nl).toString('utf8');
+      buf = buf.subarray(nl + 1);
       if (line.trim()) this.line(line);
     }
+    this.partial = Buffer.from(buf);
   }
 
+  /** The stream ended: a last line without a newline is read too. */
   finish(): void {
-    if (this.pending.trim()) this.line(this.pending);
-    this.pending = '';
+    const rest = this.partial.toString('utf8');
+    this.partial = Buffer.alloc(0);
+    if (rest.trim()) this.line(rest);
   }
 
-  private violation(why: string): void {
-    if (this.violations.length < 5) this.violations.push(why);
+  /** Forgets a partly received line: the next attach starts again at `offset`. */
+  resetPartial(): void {
+    this.partial = Buffer.alloc(0);
+  }
+
+  /** The metrics as output lines, for a tail whose own lines the harness stopped forwarding. */
+  metricLines(): string {
+    return Object.entries(this.metrics).map(([k, v]) => `${k}: ${v}`).join('\n');
+  }
+
+  private violation(why: string, line: string): void {
+    if (this.violations.length < 5) this.violations.push(`${why}: ${line.slice(0, 120)}`);
   }
 
   private line(line: string): void {
@@ -103,39 +134,50 @@ export class ProtocolReader {
     try {
       event = JSON.parse(line) as Event;
     } catch {
-      this.violation(`not JSON: ${line.slice(0, 120)}`);
+      // Not an event: keep it as output, so nothing the host printed is lost.
+      this.violation('not JSON', line);
+      this.sink.output(line);
+      return;
+    }
+    if (event && typeof event === 'object' && event.protocol !== PROTOCOL_VERSION) {
+      // PROTOCOL.md: a reader refuses other versions rather than guess what the fields mean.
+      this.violation(`protocol version ${String(event.protocol)}, expected ${PROTOCOL_VERSION}`, line);
+      this.end ??= { reason: 'error', exitCode: null, signal: null, message: `the harness speaks protocol ${String(event.protocol)}; this engine reads ${PROTOCOL_VERSION}` };
       return;
     }
     if (!validateEvent(event)) {
-      this.violation(`${ajv.errorsText(validateEvent.errors)}: ${line.slice(0, 120)}`);
-      return;
-    }
-    if (event.protocol !== PROTOCOL_VERSION) {
-      this.violation(`protocol version ${event.protocol}, expected ${PROTOCOL_VERSION}`);
+      this.violation(ajv.errorsText(validateEvent.errors), line);
       return;
     }
     if (event.experiment_id !== this.experimentId) {
-      this.violation(`event for ${event.experiment_id}, expected ${this.experimentId}`);
+      this.violation(`event for ${event.experiment_id}, expected ${this.experimentId}`, line);
       return;
     }
-    if (event.seq !== this.nextSeq) this.violation(`lost lines: seq ${event.seq} after ${this.nextSeq - 1}`);
+    if (event.seq !== this.nextSeq) this.violation(`lost lines: seq ${event.seq} after ${this.nextSeq - 1}`, line);
     this.nextSeq = event.seq + 1;
     this.apply(event);
   }
 
   private apply(e: Event): void {
     switch (e.type) {
+      case 'start':
+        this.sink.started?.(e.time);
+        break;
       case 'log':
-        if (e.stream !== 'harness') this.onOutput(String(e.text));
-        else this.onOutput(`[harness] ${String(e.text)}`);
+        this.sink.output(e.stream === 'harness' ? `[harness] ${String(e.text)}` : String(e.text));
         break;
       case 'metric':
-        this.metrics[String(e.name)] = e.value === null ? NaN : Number(e.value);
+        // JSON has no NaN: the harness writes a non-finite value as null.
+        this.metrics[String(e.name)] = typeof e.value === 'number' ? e.value : NaN;
         break;
       case 'audit':
         if (e.verdict === 'fail' || e.verdict === 'warn') this.audit.push(...this.findings(e));
         break;
+      case 'resource':
+        if (typeof e.dropped_log_lines === 'number') this.droppedLines = e.dropped_log_lines;
+        break;
       case 'end':
+        this.endTime = e.time;
         this.end = {
           reason: e.reason as HarnessOutcome['reason'],
           exitCode: (e.exit_code as number | null) ?? null,
@@ -149,11 +191,12 @@ export class ProtocolReader {
   private findings(e: Event): AuditFinding[] {
     const severity = e.verdict === 'fail' ? 'hack' : 'warning';
     const evidence = (e.evidence ?? {}) as Record<string, unknown>;
-    if (e.check === 'protected_files') {
-      const files = ['changed', 'removed', 'added'].flatMap((k) => (Array.isArray(evidence[k]) ? (evidence[k] as string[]) : []));
-      const toRepo = (p: string) => path.posix.normalize(path.posix.join(this.cwdInRepo || '.', p));
+    if (e.check === 'protected_files' && e.verdict === 'fail') {
+      // Runners may name protected files `./path` so that none reads as an option.
+      const toRepo = (p: string) => path.posix.normalize(path.posix.join(this.cwdInRepo || '.', p.replace(/^\.\//, '')));
+      const files = ['changed', 'removed', 'added'].flatMap((k) => (Array.isArray(evidence[k]) ? (evidence[k] as string[]) : [])).map(toRepo);
       if (files.length > 0) {
-        return files.map((f) => ({ check: 'protected-file-changed', severity, message: `the run changed protected file ${toRepo(f)}`, file: toRepo(f), evidence: String(e.message) }));
+        return files.map((file) => ({ check: 'protected-file-changed', severity, message: `the run changed protected file ${file}`, file, evidence: String(e.message) }));
       }
     }
     return [{ check: String(e.check), severity, message: String(e.message), evidence: JSON.stringify(evidence).slice(0, 500) }];

@@ -84,7 +84,7 @@ export class LocalRunner implements Runner {
       }
       dropped += chunk.length - (logError ? 0 : Math.min(chunk.length, Math.max(0, room)));
     };
-    const reader = new ProtocolReader(req.experimentId, (line) => record(Buffer.from(line + '\n')), req.cwd);
+    const reader = new ProtocolReader(req.experimentId, { output: (line) => record(Buffer.from(line + '\n')) }, req.cwd);
     const stderrTail = new TailBuffer(4096);
 
     return new Promise<RunResult>((resolve) => {

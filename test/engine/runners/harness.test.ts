@@ -21,7 +21,7 @@ test('every line of a real train run validates against the protocol schema and f
   writeFileSync(path.join(dir, 'train.py'), 'import os\nprint("step 1")\nprint(f"val_bpb: {1.5 + int(os.environ[\'RATCHET_SEED\'])}")\nopen("eval.py", "a").write("x")\n');
   const stdout = runHarness(trainArgs({ experimentId: 'e3', seed: 2, budgetSeconds: 30, cwd: dir, protect: ['eval.py'], command: "python3 'train.py'" }), dir);
   const output: string[] = [];
-  const reader = new ProtocolReader('e3', (l) => output.push(l), 'exp');
+  const reader = new ProtocolReader('e3', { output: (l) => output.push(l) }, 'exp');
   reader.push(stdout);
   reader.finish();
   assert.deepEqual(reader.violations, []);
@@ -36,7 +36,7 @@ test('every line of a real train run validates against the protocol schema and f
 
 test('probe output validates against the schema', () => {
   const stdout = runHarness(['-m', 'ratchet_harness', 'probe', '--experiment-id', 'probe'], process.cwd());
-  const reader = new ProtocolReader('probe', () => undefined, '');
+  const reader = new ProtocolReader('probe', { output: () => undefined }, '');
   reader.push(stdout);
   reader.finish();
   assert.deepEqual(reader.violations, []);
@@ -44,7 +44,7 @@ test('probe output validates against the schema', () => {
 });
 
 test('lines that break the protocol are reported, not trusted', () => {
-  const reader = new ProtocolReader('e1', () => undefined, '');
+  const reader = new ProtocolReader('e1', { output: () => undefined }, '');
   const ok = (seq: number, extra: object) => JSON.stringify({ protocol: 1, experiment_id: 'e1', seq, time: 1, ...extra });
   reader.push('not json\n');
   reader.push(ok(0, { type: 'metric', name: 'val_bpb', value: 0.1, source: 'output' }) + '\n');
@@ -55,4 +55,41 @@ test('lines that break the protocol are reported, not trusted', () => {
   assert.equal(reader.violations.length, 3);
   assert.match(reader.violations[0]!, /not JSON/);
   assert.match(reader.violations[1]!, /for e2, expected e1/);
+});
+
+const ev = (type: string, seq: number, fields: Record<string, unknown>) =>
+  `${JSON.stringify({ protocol: 1, type, experiment_id: 'e1', seq, time: 1, ...fields })}\n`;
+
+test('events become output lines, audit findings and the end, however the bytes are cut', () => {
+  const lines: string[] = [];
+  const reader = new ProtocolReader('e1', { output: (l) => lines.push(l) }, '');
+  const text =
+    ev('start', 0, { mode: 'train', environment: {} }) +
+    ev('log', 1, { stream: 'stdout', text: 'val_bpb: 0.9 ✓' }) +
+    ev('metric', 2, { name: 'val_bpb', value: 0.9, source: 'output' }) +
+    ev('audit', 3, { check: 'protected_files', verdict: 'fail', message: 'changed', evidence: { changed: ['./prepare.py'], removed: [], added: [] } }) +
+    'not an event\n' +
+    ev('end', 4, { reason: 'failed', exit_code: 3, signal: null, wall_seconds: 1 });
+  const bytes = Buffer.from(text);
+  // Byte by byte: lines and multi-byte characters cut at any point still decode whole.
+  for (let i = 0; i < bytes.length; i++) reader.push(bytes.subarray(i, i + 1));
+  assert.deepEqual(lines, ['val_bpb: 0.9 ✓', 'not an event']);
+  assert.deepEqual(reader.audit.map((a) => [a.check, a.severity, a.file]), [['protected-file-changed', 'hack', 'prepare.py']]);
+  assert.deepEqual(reader.end, { reason: 'failed', exitCode: 3, signal: null, message: undefined });
+  assert.equal(reader.offset, bytes.length);
+  assert.equal(reader.metricLines(), 'val_bpb: 0.9');
+});
+
+test('an event of another protocol version ends the run with an error instead of a guess', () => {
+  const reader = new ProtocolReader('e1', { output: () => undefined }, '');
+  reader.push(`${JSON.stringify({ protocol: 2, type: 'end', reason: 'ok' })}\n`);
+  assert.equal(reader.end?.reason, 'error');
+  assert.match(reader.end?.message ?? '', /protocol 2/);
+});
+
+test('the offset counts only complete lines, so a re-attach resumes at a line start', () => {
+  const reader = new ProtocolReader('e1', { output: () => undefined }, '');
+  const line = ev('log', 0, { stream: 'stdout', text: 'a' });
+  reader.push(line + line.slice(0, 10));
+  assert.equal(reader.offset, Buffer.byteLength(line));
 });

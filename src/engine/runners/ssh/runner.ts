@@ -19,7 +19,7 @@ import { KeyStore, noPrompts, type SshPrompts } from './auth';
 import { resolveHost, type HostConfig } from './config';
 import { HostConnection, HostUnreachable } from './connection';
 import { harnessBundle, type HarnessBundle } from './harness-bundle';
-import { HarnessReader } from './harness-output';
+import { ProtocolReader } from '../harness';
 import { KnownHosts } from './known-hosts';
 import { safeName, shellQuote } from './quote';
 import { NoHostAvailable, SlotPool, type HostSlot } from './slots';
@@ -400,7 +400,8 @@ export class SshRunner implements Runner {
     const started = Date.now();
     const emit = (type: 'start' | 'end', time: number) =>
       this.opts.onRunEvent?.({ experimentId: req.experimentId, seed: req.seed, type, time, host: slot.id });
-    const reader = new HarnessReader({ output: (line) => log.line(line), started: (t) => emit('start', t) });
+    // The harness runs from the run folder's root, so its paths are already repo-relative.
+    const reader = new ProtocolReader(req.experimentId, { output: (line) => log.line(line), started: (t) => emit('start', t) }, '');
     let cancelled = false;
     let timedOut = false;
     const stop = () => {
@@ -473,7 +474,7 @@ export class SshRunner implements Runner {
         // The guard's own stop reads as a timeout, not as the user's cancel.
         cancelled: cancelled || (end.reason === 'cancelled' && !timedOut),
         spawnError: end.reason === 'error' ? (end.message ?? 'the harness could not start the command') : undefined,
-        metrics: Object.fromEntries(reader.metrics),
+        metrics: reader.metrics,
         audit: reader.audit,
       }),
     };
@@ -494,7 +495,7 @@ export class SshRunner implements Runner {
 }
 
 /** Feeds a channel's output to the reader until the run ends, the channel closes, or the link drops. */
-function pump(conn: HostConnection, channel: AgentProcess, reader: HarnessReader): Promise<{ code?: number | null; status?: number; lost?: boolean }> {
+function pump(conn: HostConnection, channel: AgentProcess, reader: ProtocolReader): Promise<{ code?: number | null; status?: number; lost?: boolean }> {
   return new Promise((resolve) => {
     let stderr = '';
     let settled = false;
