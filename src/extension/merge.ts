@@ -1,0 +1,46 @@
+// Merge: the experiment's change, from the baseline, applied to the user's file as one undoable
+// edit after they confirm. Their unsaved edits are kept: the patch goes on top of the document as
+// it is, and when it does not fit, the conflict is shown in a diff instead of being forced.
+import { applyPatch } from 'diff';
+import * as vscode from 'vscode';
+import type { RatchetApi } from './client';
+import { ExperimentDocuments } from './experimentDocuments';
+
+export type MergeOutcome = 'merged' | 'cancelled' | 'conflict' | 'unchanged';
+
+/** The merged text, or undefined when the patch does not fit the current text. Pure. */
+export function mergedText(current: string, plan: { baseline: string; result: string; patch: string }): string | undefined {
+  if (current === plan.result) return current;
+  if (current === plan.baseline) return plan.result;
+  const merged = applyPatch(current, plan.patch, { fuzzFactor: 0 });
+  return merged === false ? undefined : merged;
+}
+
+export async function mergeExperiment(api: RatchetApi, searchId: string, experimentId: string): Promise<MergeOutcome> {
+  const plan = await api.mergePlan({ searchId, experimentId });
+  const uri = vscode.Uri.file(plan.path);
+  const doc = await vscode.workspace.openTextDocument(uri);
+  const current = doc.getText();
+  const merged = mergedText(current, plan);
+  if (merged === current) {
+    void vscode.window.showInformationMessage(`${vscode.workspace.asRelativePath(uri)} already has ${experimentId}'s change.`);
+    return 'unchanged';
+  }
+  if (merged === undefined) {
+    const file = vscode.workspace.asRelativePath(uri);
+    await vscode.commands.executeCommand('vscode.diff', uri, ExperimentDocuments.uri(searchId, experimentId, file), `${file} (yours) ↔ ${experimentId}: conflict, merge by hand`);
+    void vscode.window.showWarningMessage(`${experimentId} does not apply to ${file} as it is now: your edits overlap its change. The diff shows both; nothing was changed.`);
+    return 'conflict';
+  }
+  const choice = await vscode.window.showWarningMessage(
+    `Merge ${experimentId} into ${vscode.workspace.asRelativePath(uri)}?`,
+    { modal: true, detail: 'The change is applied to the editor as one edit: Undo takes it back, and nothing is saved until you save.' },
+    'Merge',
+  );
+  if (choice !== 'Merge') return 'cancelled';
+  const edit = new vscode.WorkspaceEdit();
+  edit.replace(uri, new vscode.Range(doc.positionAt(0), doc.positionAt(current.length)), merged);
+  if (!(await vscode.workspace.applyEdit(edit))) throw new Error(`could not edit ${uri.fsPath}`);
+  await vscode.window.showTextDocument(doc, { preview: false });
+  return 'merged';
+}
