@@ -1,20 +1,12 @@
 // Merge: the experiment's change, from the baseline, applied to the user's file as one undoable
 // edit after they confirm. Their unsaved edits are kept: the patch goes on top of the document as
 // it is, and when it does not fit, the conflict is shown in a diff instead of being forced.
-import { applyPatch } from 'diff';
 import * as vscode from 'vscode';
 import type { RatchetApi } from './client';
 import { ExperimentDocuments } from './experimentDocuments';
+import { mergedText, minimalEdits } from './mergeText';
 
 export type MergeOutcome = 'merged' | 'cancelled' | 'conflict' | 'unchanged';
-
-/** The merged text, or undefined when the patch does not fit the current text. Pure. */
-export function mergedText(current: string, plan: { baseline: string; result: string; patch: string }): string | undefined {
-  if (current === plan.result) return current;
-  if (current === plan.baseline) return plan.result;
-  const merged = applyPatch(current, plan.patch, { fuzzFactor: 0 });
-  return merged === false ? undefined : merged;
-}
 
 export async function mergeExperiment(api: RatchetApi, searchId: string, experimentId: string): Promise<MergeOutcome> {
   const plan = await api.mergePlan({ searchId, experimentId });
@@ -38,9 +30,14 @@ export async function mergeExperiment(api: RatchetApi, searchId: string, experim
     'Merge',
   );
   if (choice !== 'Merge') return 'cancelled';
+  const edits = minimalEdits(current, merged);
+  const first = doc.positionAt(edits[0]?.start ?? 0);
   const edit = new vscode.WorkspaceEdit();
-  edit.replace(uri, new vscode.Range(doc.positionAt(0), doc.positionAt(current.length)), merged);
+  for (const e of edits) edit.replace(uri, new vscode.Range(doc.positionAt(e.start), doc.positionAt(e.end)), e.text);
   if (!(await vscode.workspace.applyEdit(edit))) throw new Error(`could not edit ${uri.fsPath}`);
-  await vscode.window.showTextDocument(doc, { preview: false });
+  // Show where the change landed, so the person sees what they just accepted.
+  const editor = await vscode.window.showTextDocument(doc, { preview: false });
+  editor.selection = new vscode.Selection(first, first);
+  editor.revealRange(new vscode.Range(first, first), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
   return 'merged';
 }
