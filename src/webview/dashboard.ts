@@ -53,10 +53,12 @@ function render(): void {
 }
 
 function renderChart(search: SearchInfo, experiments: ExperimentView[]): void {
-  const finished = experiments.filter((e) => e.status !== 'running');
+  // x is the experiment's number, so a point reads as the row of the same id; uPlot wants x sorted.
+  const num = (e: ExperimentView) => Number(e.id.slice(1));
+  const finished = experiments.filter((e) => e.status !== 'running').sort((a, b) => num(a) - num(b));
   const values = finished.map((e) => e.mean).filter((v): v is number => v !== undefined);
   const top = values.length ? (search.metric.direction === 'lower' ? Math.max(...values) : Math.min(...values)) : 0;
-  const xs = finished.map((_, i) => i);
+  const xs = finished.map(num);
   const pick = (ok: (e: ExperimentView) => boolean) => finished.map((e) => (ok(e) && e.mean !== undefined ? e.mean : null));
   const bestSoFar: (number | null)[] = [];
   let best: number | undefined;
@@ -92,7 +94,7 @@ function renderChart(search: SearchInfo, experiments: ExperimentView[]): void {
     height: 280,
     scales: { x: { time: false } },
     axes: [
-      { stroke: colors.axis, grid: { stroke: colors.grid }, label: 'experiment (in order finished)' },
+      { stroke: colors.axis, grid: { stroke: colors.grid }, label: 'experiment', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (_u, splits) => splits.map((v) => `e${v}`) },
       { stroke: colors.axis, grid: { stroke: colors.grid }, label: search.metric.name, size: 70 },
     ],
     series: [
