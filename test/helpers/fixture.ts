@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-export const FIXTURE = path.join(import.meta.dirname, '..', 'e2e', 'fixture');
+export const FIXTURE = path.join(__dirname, '..', 'e2e', 'fixture');
 
 export interface FixtureRepo {
   root: string;
