@@ -92,7 +92,8 @@ function renderChart(search: SearchInfo, experiments: ExperimentView[]): void {
   const opts: uPlot.Options = {
     width: Math.max(320, host.clientWidth || document.body.clientWidth - 32),
     height: 280,
-    scales: { x: { time: false } },
+    // Half a step of margin on x, so the first and last points are drawn whole.
+    scales: { x: { time: false, range: (_u, min, max) => [min - 0.5, max + 0.5] } },
     axes: [
       { stroke: colors.axis, grid: { stroke: colors.grid }, label: 'experiment', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (_u, splits) => splits.map((v) => `e${v}`) },
       { stroke: colors.axis, grid: { stroke: colors.grid }, label: search.metric.name, size: 70 },
