@@ -1,6 +1,7 @@
 // The handlers behind the ratchet/* requests: starts and stops searches in this process and
 // answers read-only questions from the journal. Knows nothing of LSP, so tests drive it directly.
 import { existsSync, readFileSync } from 'node:fs';
+import { LogTail } from './logTail';
 import * as path from 'node:path';
 import { RatchetError } from '../engine/errors';
 import { cumulativePatch, findExperiment, resolveSearch, viewSearch, type SearchView } from '../engine/inspect';
@@ -35,6 +36,8 @@ interface Live {
   started: StartedSearch;
   abort: AbortController;
   done: Promise<void>;
+  /** Run logs being followed, by `<experiment>-s<seed>`. */
+  tails: Map<string, LogTail>;
 }
 
 export class RatchetService {
@@ -78,11 +81,12 @@ export class RatchetService {
         (e: unknown) => this.events.log(id, `search ${id} failed: ${e instanceof RatchetError ? e.describe() : String(e)}`),
       )
       .finally(() => {
+        for (const t of this.live.get(id)?.tails.values() ?? []) t.stop();
         started.release();
         this.live.delete(id);
         this.events.updated(id, 'stopped');
       });
-    this.live.set(id, { started, abort, done });
+    this.live.set(id, { started, abort, done, tails: new Map() });
     this.events.log(id, `search ${id} on ${started.settings.file}${started.resumed ? ' resumed' : ' started'} (proposer ${started.settings.proposer})`);
     this.events.updated(id, 'started');
     return this.info(started.repoRoot, id);
@@ -96,12 +100,24 @@ export class RatchetService {
       case 'experiment-started':
         this.events.log(id, `${e.id} started${e.parent ? ` from ${e.parent}` : ''}: ${e.hypothesis}`);
         break;
-      case 'run-started':
+      case 'run-started': {
         this.events.log(id, `${e.id} seed ${e.seed} running on ${e.slot}`);
+        const live = this.live.get(id);
+        if (live) {
+          const key = `${e.id}-s${e.seed}`;
+          const file = path.join(searchDir(live.started.repoRoot, id), 'logs', `${key}.log`);
+          live.tails.set(key, new LogTail(file, (line) => this.events.log(id, `[${key}] ${line}`)));
+        }
         break;
-      case 'run-finished':
+      }
+      case 'run-finished': {
+        const live = this.live.get(id);
+        const key = `${e.id}-s${e.run.seed}`;
+        live?.tails.get(key)?.stop();
+        live?.tails.delete(key);
         this.events.log(id, `${e.id} seed ${e.run.seed}: ${e.run.outcome}${e.run.value !== undefined ? ` ${fmtValue(e.run.value)}` : ''}${e.run.error ? ` (${e.run.error})` : ''} — log ${e.run.log}`);
         break;
+      }
       case 'experiment-finished': {
         const x = e.experiment;
         const hacks = x.audit.filter((a) => a.severity === 'hack').map((a) => `${a.file}:${a.line} ${a.message}`);

@@ -51,6 +51,8 @@ describe('RatchetService on a replayed search', () => {
     assert.ok(s!.runs >= 5);
     assert.ok(updates.includes('experiment-finished') && updates.includes('stopped'));
     assert.ok(logs.some((l) => l.includes('e2 flagged') && l.includes('train.py:26')));
+    // The run's own output streams into the log as it runs.
+    assert.ok(logs.some((l) => /^\[e1-s0\] val_loss: [\d.]+$/.test(l)), logs.join('\n'));
   });
 
   test('places the flagged line on the user file where the hack would go', async () => {
