@@ -115,7 +115,9 @@ export class RatchetService {
         const key = `${e.id}-s${e.run.seed}`;
         live?.tails.get(key)?.stop();
         live?.tails.delete(key);
-        this.events.log(id, `${e.id} seed ${e.run.seed}: ${e.run.outcome}${e.run.value !== undefined ? ` ${fmtValue(e.run.value)}` : ''}${e.run.error ? ` (${e.run.error})` : ''} — log ${e.run.log}`);
+        // The metric is read after this event, so the line says how the process ended, not the value.
+        const ended = e.run.exitCode !== null ? `exit code ${e.run.exitCode}` : e.run.outcome;
+        this.events.log(id, `${e.id} seed ${e.run.seed} ended: ${ended} after ${(e.run.durationMs / 1000).toFixed(1)} s — log ${e.run.log}`);
         break;
       }
       case 'experiment-finished': {

@@ -125,7 +125,17 @@ describe('Ratchet in a real VS Code', { skip: missing && process.env.CI !== 'tru
     await bench.screenshot('06b-merged');
   });
 
-  step('7: stopping the search records the running experiment as cancelled', async () => {
+  step('7: the run log shows the runs as they went', async () => {
+    await bench.command('Ratchet: Show Run Log');
+    const log = bench.page.locator('.panel .monaco-editor .view-lines', { hasText: 'e4 seed 0 running on' }).first();
+    await log.waitFor({ timeout: 30_000 });
+    // Only the lines on screen are in the page; the latest runs' own output is among them.
+    // (The editor renders spaces as no-break spaces, which \s matches.)
+    assert.match(await log.innerText(), /\[e3-s0\]\s+val_loss:\s+1\.36/);
+    await bench.screenshot('07-run-log');
+  });
+
+  step('8: stopping the search records the running experiment as cancelled', async () => {
     await bench.command('Ratchet: Stop Search');
     await row('e4 Train for much longer').filter({ hasText: 'cancelled' }).waitFor({ timeout: 60_000 });
     await tree().locator('.monaco-list-row', { hasText: 'stopped' }).first().waitFor();
@@ -133,6 +143,6 @@ describe('Ratchet in a real VS Code', { skip: missing && process.env.CI !== 'tru
     const [id] = readdirSync(searches);
     const journal = readFileSync(path.join(searches, id!, 'journal.jsonl'), 'utf8');
     assert.match(journal, /"reason":"stopped by the user"/);
-    await bench.screenshot('07-stopped');
+    await bench.screenshot('08-stopped');
   });
 });
