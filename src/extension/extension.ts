@@ -28,7 +28,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     dashboard,
     experiments,
     vscode.window.registerTreeDataProvider('ratchet.experiments', experiments),
-    vscode.window.registerTreeDataProvider('ratchet.hosts', new HostsTree()),
+    vscode.window.registerTreeDataProvider('ratchet.hosts', new HostsTree(store)),
     vscode.workspace.registerTextDocumentContentProvider(EXPERIMENT_SCHEME, new ExperimentDocuments(api)),
     createStatusBar(store),
     ...registerCommands({ api, store, dashboard, output, keys: new ApiKeys(context.secrets) }),

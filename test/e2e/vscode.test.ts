@@ -64,6 +64,7 @@ describe('Ratchet in a real VS Code', { skip: missing && process.env.CI !== 'tru
     assert.match(await row('e2 Report').innerText(), /flagged.*⚠ hack/s);
     assert.match(await row('e3 Narrower').innerText(), /discarded/);
     await bench.page.locator('.statusbar-item', { hasText: 'Ratchet: 1 running' }).first().waitFor();
+    await tree().locator('.monaco-list-row', { hasText: 'this machine · 1 running' }).first().waitFor();
     await bench.screenshot('02-experiments-tree');
   });
 
@@ -78,6 +79,9 @@ describe('Ratchet in a real VS Code', { skip: missing && process.env.CI !== 'tru
     await frame.locator('th', { hasText: 'Metric' }).click();
     assert.equal(await frame.locator('#table tbody tr').first().getAttribute('data-id'), 'e2');
     await bench.screenshot('03-dashboard');
+    // A row clicks through to the experiment's diff against its parent.
+    await frame.locator('tr[data-id="e3"]').click();
+    await bench.page.locator('.tabs-container .tab', { hasText: 'e1 ↔ e3' }).first().waitFor({ timeout: 30_000 });
   });
 
   step('4: clicking an experiment opens its diff', async () => {
