@@ -1,7 +1,7 @@
 // Every git operation the engine needs. The user's working tree, index and HEAD are only ever
 // read: snapshots go through a private index file, experiments live in their own worktrees and
 // under refs/ratchet/, so a search never changes what the user sees in `git status`.
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
@@ -70,8 +70,14 @@ async function headCommit(root: string): Promise<string | undefined> {
 export async function snapshotWorkingTree(root: string, message: string): Promise<string> {
   const tmp = path.join(os.tmpdir(), `ratchet-index-${process.pid}-${Date.now()}`);
   const realIndex = path.resolve(root, (await git(root, ['rev-parse', '--git-path', 'index'])).trim());
-  // Starting from a copy keeps git's stat cache, so only changed files are hashed again.
-  if (existsSync(realIndex)) copyFileSync(realIndex, tmp);
+  // Starting from a copy keeps git's stat cache, so only changed files are hashed again. The copy
+  // keeps the original's mtime: git trusts cached stat data only for files older than the index,
+  // and a fresh mtime would hide an edit made in the same second as the last `git add`.
+  if (existsSync(realIndex)) {
+    copyFileSync(realIndex, tmp);
+    const { atime, mtime } = statSync(realIndex);
+    utimesSync(tmp, atime, mtime);
+  }
   const env = { GIT_INDEX_FILE: tmp };
   try {
     await git(root, ['add', '-A', '--', '.'], { env });
@@ -98,20 +104,58 @@ export async function refExists(root: string, ref: string): Promise<boolean> {
   }
 }
 
-export async function addWorktree(root: string, dir: string, commit: string): Promise<void> {
-  mkdirSync(path.dirname(dir), { recursive: true });
-  if (existsSync(dir)) await removeWorktree(root, dir);
-  await git(root, ['worktree', 'add', '--detach', '--force', '--quiet', dir, commit]);
+/**
+ * git reads every registered worktree's admin folder when it adds or removes one, and fails on a
+ * folder another `worktree add` is still writing; so worktree changes of a repository go one at a
+ * time within this process.
+ */
+const worktreeQueues = new Map<string, Promise<unknown>>();
+
+function serialised<T>(root: string, op: () => Promise<T>): Promise<T> {
+  const next = (worktreeQueues.get(root) ?? Promise.resolve()).then(op, op);
+  worktreeQueues.set(root, next.catch(() => undefined));
+  return next;
 }
 
-export async function removeWorktree(root: string, dir: string): Promise<void> {
+export function addWorktree(root: string, dir: string, commit: string): Promise<void> {
+  return serialised(root, async () => {
+    mkdirSync(path.dirname(dir), { recursive: true });
+    if (existsSync(dir)) await removeWorktreeNow(root, dir);
+    await git(root, ['worktree', 'add', '--detach', '--force', '--quiet', dir, commit]);
+  });
+}
+
+export function removeWorktree(root: string, dir: string): Promise<void> {
+  return serialised(root, () => removeWorktreeNow(root, dir));
+}
+
+async function removeWorktreeNow(root: string, dir: string): Promise<void> {
   try {
     await git(root, ['worktree', 'remove', '--force', '--force', dir]);
   } catch {
     // Already gone, or never registered: make sure nothing is left either way.
     rmSync(dir, { recursive: true, force: true });
-    await git(root, ['worktree', 'prune']).catch(() => undefined);
+    await pruneWorktreesNow(root);
   }
+}
+
+/** Forgets worktrees whose folders are gone, including admin folders a killed `git worktree add` left half-written. */
+export function pruneWorktrees(root: string): Promise<void> {
+  return serialised(root, () => pruneWorktreesNow(root));
+}
+
+async function pruneWorktreesNow(root: string): Promise<void> {
+  const common = path.resolve(root, (await git(root, ['rev-parse', '--git-common-dir'])).trim());
+  const admin = path.join(common, 'worktrees');
+  if (existsSync(admin)) {
+    for (const name of readdirSync(admin)) {
+      const entry = path.join(admin, name);
+      if (!existsSync(path.join(entry, 'commondir')) || !existsSync(path.join(entry, 'gitdir'))) {
+        rmSync(entry, { recursive: true, force: true });
+      }
+    }
+  }
+  await git(root, ['worktree', 'prune']).catch(() => undefined);
 }
 
 /** Applies a patch to a worktree and its index; throws GitError with git's reason when it does not apply. */

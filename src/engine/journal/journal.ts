@@ -2,7 +2,7 @@
 // only ever appended. Each record is written with one write() and fsync'd, so `kill -9` at any
 // moment leaves every finished record intact and at most one torn last line, which readers skip
 // and the next writer cuts off before appending.
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { RatchetError } from '../errors';
 import type { ExperimentRecord } from '../types';
 
@@ -38,14 +38,14 @@ export class JournalWriter {
   constructor(private readonly file: string) {
     this.fd = openSync(file, 'a+');
     // Cut a torn last line left by a crash, so the next record starts on a line of its own.
-    const text = readFileSync(file, 'utf8');
-    const end = Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1));
-    if (end < fstatSync(this.fd).size) ftruncateSync(this.fd, end);
+    const end = endOfLastLine(this.fd);
+    if (end !== undefined) ftruncateSync(this.fd, end);
   }
 
   append(record: JournalRecord): void {
     const line = Buffer.from(JSON.stringify(record) + '\n');
-    const before = fstatSync(this.fd).size;
+    const stat = fstatSync(this.fd);
+    const before = stat.isFile() ? stat.size : undefined;
     try {
       let offset = 0;
       while (offset < line.length) offset += writeSync(this.fd, line, offset);
@@ -53,7 +53,7 @@ export class JournalWriter {
     } catch (e) {
       // Leave the file as it was before this record: complete lines only.
       try {
-        ftruncateSync(this.fd, before);
+        if (before !== undefined) ftruncateSync(this.fd, before);
       } catch {
         // Nothing more can be done; readers skip a torn last line anyway.
       }
@@ -72,6 +72,21 @@ export class JournalWriter {
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** Byte offset just after the last newline, when the file ends in a torn line; else undefined. */
+function endOfLastLine(fd: number): number | undefined {
+  const stat = fstatSync(fd);
+  if (!stat.isFile() || stat.size === 0) return undefined;
+  const chunk = Buffer.alloc(64 * 1024);
+  for (let pos = stat.size; pos > 0; ) {
+    const start = Math.max(0, pos - chunk.length);
+    const n = readSync(fd, chunk, 0, pos - start, start);
+    const i = chunk.subarray(0, n).lastIndexOf(0x0a);
+    if (i >= 0) return start + i + 1 === stat.size ? undefined : start + i + 1;
+    pos = start;
+  }
+  return 0;
 }
 
 /** The journal's finished experiments, in order, with the latest record of each id winning. */

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { RatchetError } from '../errors';
 import { auditPatch } from '../audit/checks';
 import { commitPatch } from '../git/commit';
-import { git, GitError, readFileAt, updateRef } from '../git/repo';
+import { GitError, pruneWorktrees, readFileAt, updateRef } from '../git/repo';
 import { experimentsOf, JournalWriter, readJournal, type JournalRecord } from '../journal/journal';
 import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../journal/store';
 import { checkPatch, PatchRejected } from '../patch/validate';
@@ -165,7 +165,7 @@ export class Search extends EventEmitter {
   private async cleanWorktrees(): Promise<void> {
     const dir = this.worktreeRoot();
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    await git(this.opts.repoRoot, ['worktree', 'prune']).catch(() => undefined);
+    await pruneWorktrees(this.opts.repoRoot);
   }
 
   private async runSetup(): Promise<void> {
@@ -288,11 +288,15 @@ export class Search extends EventEmitter {
       this.stopReason ||= `reached ${this.opts.maxExperiments} experiments`;
       return false;
     }
-    if (this.opts.deadline !== undefined && Date.now() >= this.opts.deadline) {
+    if (this.pastDeadline()) {
       this.stopReason ||= 'reached the time limit';
       return false;
     }
     return true;
+  }
+
+  private pastDeadline(): boolean {
+    return this.opts.deadline !== undefined && Date.now() >= this.opts.deadline;
   }
 
   private async loop(): Promise<void> {
@@ -346,7 +350,7 @@ export class Search extends EventEmitter {
       return;
     }
     if (proposal === null) {
-      if (!this.canStart()) return; // a limit was reached while waiting for the turn
+      if (this.opts.signal.aborted || this.exhausted || this.pastDeadline()) return;
       this.exhausted = true;
       this.stopReason ||= `the ${this.opts.proposer.name} proposer has nothing more to try`;
       return;
@@ -382,7 +386,9 @@ export class Search extends EventEmitter {
   }
 
   private propose(parent: ExperimentRecord, id: string): Promise<Proposal | null> {
-    if (!this.canStart()) return Promise.resolve(null);
+    // This experiment is already counted; only a stop, the proposer running dry or the clock
+    // can cancel it while it waited for its turn.
+    if (this.opts.signal.aborted || this.exhausted || this.pastDeadline()) return Promise.resolve(null);
     return this.opts.proposer.propose({
       task: this.task,
       parent,
@@ -426,7 +432,8 @@ export class Search extends EventEmitter {
       exp.spread = stdev(values);
       if (exp.audit.some((a) => a.severity === 'hack')) break; // no more seeds for a suspected hack
       const d = decide({ mean: exp.mean, n: values.length }, parentSample(), this.noise, this.task.metric.direction);
-      if (d.kind !== 'close' || this.opts.signal.aborted) break;
+      // Past the time limit a close call is settled with the runs in hand.
+      if (d.kind !== 'close' || this.opts.signal.aborted || this.pastDeadline()) break;
     }
     const hack = exp.audit.find((a) => a.severity === 'hack');
     if (hack) return { kind: 'flagged', reason: hack.message };
