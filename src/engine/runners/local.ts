@@ -65,15 +65,21 @@ export class LocalRunner implements Runner {
     const log = openSync(req.logPath, 'w');
     let written = 0;
     let dropped = 0;
+    let logError: string | undefined;
     const record = (chunk: Buffer) => {
       tail.push(chunk);
-      const room = cap - written;
+      const room = logError ? 0 : cap - written;
       if (room > 0) {
         const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-        writeSync(log, part);
-        written += part.length;
+        try {
+          writeSync(log, part);
+          written += part.length;
+        } catch (e) {
+          // A full disk stops the log, not the run: the tail in memory still holds the metric.
+          logError = (e as Error).message;
+        }
       }
-      dropped += Math.max(0, chunk.length - Math.max(0, room));
+      dropped += chunk.length - (logError ? 0 : Math.min(chunk.length, Math.max(0, room)));
     };
 
     return new Promise<RunResult>((resolve) => {
@@ -121,9 +127,11 @@ export class LocalRunner implements Runner {
         killGroup('SIGKILL');
         if (killTimer) clearTimeout(killTimer);
         req.signal.removeEventListener('abort', onAbort);
-        if (dropped > 0) {
-          const note = Buffer.from(`\n[ratchet: output over ${cap} bytes; ${dropped} bytes were not logged]\n`);
-          writeSync(log, note);
+        try {
+          if (logError) writeSync(log, `\n[ratchet: logging stopped: ${logError}; ${dropped} bytes were not logged]\n`);
+          else if (dropped > 0) writeSync(log, `\n[ratchet: output over ${cap} bytes; ${dropped} bytes were not logged]\n`);
+        } catch {
+          // Still no room: the result below says what happened.
         }
         closeSync(log);
         resolve({

@@ -63,6 +63,9 @@ export class Search extends EventEmitter {
   private exhausted = false;
   private proposerFailures = 0;
   private stopReason = '';
+  /** Aborted by the user's signal, or by a fatal error so that no run outlives the search. */
+  private readonly stopAll = new AbortController();
+  private readonly signal: AbortSignal;
   /** Proposals are made one at a time, so each proposer sees every earlier one as pending. */
   private proposing: Promise<unknown> = Promise.resolve();
 
@@ -71,6 +74,7 @@ export class Search extends EventEmitter {
     // The task is copied: an inferred metric name is filled in once the baseline has run.
     this.task = { ...opts.settings.task, metric: { ...opts.settings.task.metric } };
     this.freeSlots = [...opts.runner.slots()];
+    this.signal = AbortSignal.any([opts.signal, this.stopAll.signal]);
     this.journal = new JournalWriter(journalPath(opts.repoRoot, opts.settings.id));
   }
 
@@ -282,7 +286,7 @@ export class Search extends EventEmitter {
   }
 
   private canStart(): boolean {
-    if (this.opts.signal.aborted) return false;
+    if (this.signal.aborted) return false;
     if (this.exhausted) return false;
     if (this.opts.maxExperiments !== undefined && this.startedThisSession >= this.opts.maxExperiments) {
       this.stopReason ||= `reached ${this.opts.maxExperiments} experiments`;
@@ -312,7 +316,15 @@ export class Search extends EventEmitter {
         active.add(task);
       }
       if (active.size === 0) return;
-      await Promise.race(active);
+      try {
+        await Promise.race(active);
+      } catch (e) {
+        // A fatal error (e.g. the journal's disk is full): cancel every other run, let them
+        // finish cancelling, then report it.
+        this.stopAll.abort();
+        await Promise.allSettled(active);
+        throw e;
+      }
     }
   }
 
@@ -337,7 +349,7 @@ export class Search extends EventEmitter {
       proposal = await turn;
       this.proposerFailures = 0;
     } catch (e) {
-      if (this.opts.signal.aborted) return;
+      if (this.signal.aborted) return;
       if (e instanceof RatchetError) {
         this.exhausted = true;
         this.stopReason = e.message;
@@ -350,12 +362,12 @@ export class Search extends EventEmitter {
       return;
     }
     if (proposal === null) {
-      if (this.opts.signal.aborted || this.exhausted || this.pastDeadline()) return;
+      if (this.signal.aborted || this.exhausted || this.pastDeadline()) return;
       this.exhausted = true;
       this.stopReason ||= `the ${this.opts.proposer.name} proposer has nothing more to try`;
       return;
     }
-    if (this.opts.signal.aborted) {
+    if (this.signal.aborted) {
       this.running.delete(id);
       return;
     }
@@ -388,7 +400,7 @@ export class Search extends EventEmitter {
   private propose(parent: ExperimentRecord, id: string): Promise<Proposal | null> {
     // This experiment is already counted; only a stop, the proposer running dry or the clock
     // can cancel it while it waited for its turn.
-    if (this.opts.signal.aborted || this.exhausted || this.pastDeadline()) return Promise.resolve(null);
+    if (this.signal.aborted || this.exhausted || this.pastDeadline()) return Promise.resolve(null);
     return this.opts.proposer.propose({
       task: this.task,
       parent,
@@ -400,7 +412,7 @@ export class Search extends EventEmitter {
       history: this.finished,
       pending: [...this.running.values()].filter((p): p is Proposal => p !== undefined),
       random: seededRandom(this.opts.settings.seed * 1_000_003 + Number(id.slice(1))),
-      signal: this.opts.signal,
+      signal: this.signal,
     });
   }
 
@@ -433,7 +445,7 @@ export class Search extends EventEmitter {
       if (exp.audit.some((a) => a.severity === 'hack')) break; // no more seeds for a suspected hack
       const d = decide({ mean: exp.mean, n: values.length }, parentSample(), this.noise, this.task.metric.direction);
       // Past the time limit a close call is settled with the runs in hand.
-      if (d.kind !== 'close' || this.opts.signal.aborted || this.pastDeadline()) break;
+      if (d.kind !== 'close' || this.signal.aborted || this.pastDeadline()) break;
     }
     const hack = exp.audit.find((a) => a.severity === 'hack');
     if (hack) return { kind: 'flagged', reason: hack.message };
@@ -491,7 +503,7 @@ export class Search extends EventEmitter {
       protected: this.task.protected,
       logPath: path.join(searchDir(this.opts.repoRoot, this.id), logRel),
       slot,
-      signal: this.opts.signal,
+      signal: this.signal,
     });
     const run = this.toRunRecord(result, seed, logRel, slot);
     if (seed >= 0) this.emitEvent({ type: 'run-finished', id, run });

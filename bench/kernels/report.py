@@ -1,0 +1,44 @@
+"""Turns run_all.py summaries into a markdown table: python3 bench/kernels/report.py KERNELS.json
+[FIXTURES.json]"""
+
+import json
+import sys
+
+
+def fmt(value, digits=4):
+    return "—" if value is None else ("%.*f" % (digits, value))
+
+
+def main(kernels_path, fixtures_path=None):
+    s = json.load(open(kernels_path))
+    out = ["Device: %s (peaks from the table: %s). Date: %s." % (
+        s.get("device"), (s.get("probe") or {}).get("peak", {}).get("chip"), s["date"][:10]), ""]
+    out.append("| task | shape | reference ms | SOL ms | candidate | candidate ms | SOL score | "
+               "spread ref | spread cand | failed checks |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for task, cands in s["tasks"].items():
+        for cand, res in cands.items():
+            for shape, row in res["shapes"].items():
+                ref, c = row.get("reference", {}), row.get("candidate", {})
+                spread = lambda r: "—" if r.get("spread_max_over_min") is None else \
+                    "%.2f%%" % (100 * (r["spread_max_over_min"] - 1))
+                out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    task, shape, fmt(ref.get("median_ms")), fmt(c.get("sol_ms")), cand,
+                    fmt(c.get("median_ms")), fmt(row.get("score"), 3), spread(ref), spread(c),
+                    ", ".join(res["failed_checks"]) or "none"))
+            out.append("| %s | **task score** | | | %s | | **%s** | | | |" % (
+                task, cand, fmt(res.get("sol_score"), 3)))
+    fixtures = s.get("fixtures") or {}
+    if fixtures_path:
+        fixtures = dict(json.load(open(fixtures_path)).get("fixtures", {}), **fixtures)
+    if fixtures:
+        out += ["", "| fixture | must fail | failed checks | as expected |", "|---|---|---|---|"]
+        for name, f in fixtures.items():
+            out.append("| %s | %s | %s | %s |" % (name, f["expected"],
+                                                   ", ".join(f["failed_checks"]) or "none",
+                                                   "yes" if f["as_expected"] else "NO"))
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,87 @@
+"""Command line: python3 -m ratchet_harness <probe|train|kernel> [options] [-- command]."""
+
+import argparse
+import sys
+
+from .protocol import Emitter
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python3 -m ratchet_harness",
+                                     description="Run one experiment and report JSON lines.")
+    sub = parser.add_subparsers(dest="mode", required=True)
+
+    def common(p):
+        p.add_argument("--experiment-id", required=True)
+
+    probe = sub.add_parser("probe", help="describe this host's GPUs and their peak figures")
+    common(probe)
+
+    train = sub.add_parser("train", help="run a training command under a budget")
+    common(train)
+    train.add_argument("--budget-seconds", type=float, required=True,
+                       help="wall-clock limit; the process group is stopped when it passes")
+    train.add_argument("--cwd", default=".")
+    train.add_argument("--protect", nargs="*", default=[],
+                       help="files or folders (relative to --cwd) the run must not change")
+    train.add_argument("--seed", type=int, default=None, help="passed as RATCHET_SEED")
+    train.add_argument("--gpu", default=None, help="value for CUDA_VISIBLE_DEVICES")
+    train.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    train.add_argument("--max-log-bytes", type=int, default=16 * 1024 * 1024)
+    train.add_argument("--kill-grace-seconds", type=float, default=5.0)
+
+    kernel = sub.add_parser("kernel", help="check and time a kernel candidate")
+    common(kernel)
+    kernel.add_argument("--task", help="task folder with task.json and reference.py")
+    kernel.add_argument("--reference", help="KernelBench reference file (instead of --task)")
+    kernel.add_argument("--spec", help="task.json to use with --reference")
+    kernel.add_argument("--problem", help="SOL-ExecBench problem folder (definition.json, "
+                        "workload.jsonl)")
+    kernel.add_argument("--candidate", help="file defining ModelNew (or, with --problem, "
+                        "a solution.json)")
+    kernel.add_argument("--device", default=None, help="cuda (default when present) or cpu")
+    kernel.add_argument("--gpu", default=None, help="value for CUDA_VISIBLE_DEVICES")
+    kernel.add_argument("--trials", type=int, default=None, help="correctness trials per shape")
+    kernel.add_argument("--repeats", type=int, default=1,
+                        help="timing rounds per shape (each a median); spread is max/min")
+    kernel.add_argument("--iterations", type=int, default=None, help="timed calls per round")
+    kernel.add_argument("--warmup", type=int, default=None)
+    kernel.add_argument("--skip-timing", action="store_true",
+                        help="run the correctness and cheating checks only")
+    kernel.add_argument("--shapes", default=None,
+                        help="comma-separated shape names to use (default: all)")
+    kernel.add_argument("--peak-from", default=None,
+                        help="device name whose table peaks to use (default: this GPU's)")
+    kernel.add_argument("--lock-clocks", action="store_true",
+                        help="opt-in, own hosts only: lock SM clocks to base for the run")
+    kernel.add_argument("--worker-timeout", type=float, default=900.0)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first `--` is the command, kept verbatim for the shell.
+    command_words = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command_words = argv[:cut], argv[cut + 1:]
+    args = _parser().parse_args(argv)
+    emitter = Emitter(args.experiment_id)
+    if args.mode == "probe":
+        from . import probe
+        return probe.run(args, emitter)
+    if args.mode == "train":
+        if not command_words:
+            print("train needs a command after --", file=sys.stderr)
+            return 2
+        args.command = " ".join(command_words)
+        from . import train
+        return train.run(args, emitter)
+    if args.mode == "kernel":
+        from .kernel import orchestrate
+        return orchestrate.run(args, emitter)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Inputs must be unchanged by a call: a candidate that writes its result into an input (or
+scales it in place) corrupts the next caller's data and can make a later comparison lie."""
+
+
+def snapshot(inputs):
+    import torch
+    return [t.detach().clone() if isinstance(t, torch.Tensor) else t for t in inputs]
+
+
+def checksum(tensor):
+    t = tensor.detach()
+    if t.is_floating_point():
+        return float(t.to(dtype=__import__("torch").float64).abs().sum().item())
+    return int(t.long().sum().item())
+
+
+def changed(inputs, before):
+    """Indices of inputs that differ bit for bit from the snapshot, with evidence."""
+    import torch
+    found = []
+    for i, (now, then) in enumerate(zip(inputs, before)):
+        if isinstance(now, torch.Tensor):
+            same = now.shape == then.shape and now.dtype == then.dtype
+            if same and now.element_size() == 1 and now.is_floating_point():
+                # float8 has no equality kernel everywhere: compare the bytes.
+                same = torch.equal(now.view(torch.uint8), then.view(torch.uint8))
+            elif same:
+                same = torch.equal(now, then)
+            if not same:
+                found.append({"input": i, "checksum_before": checksum(then),
+                              "checksum_after": checksum(now)})
+    return found

@@ -1,0 +1,64 @@
+"""The kernel tasks in kernels/ and the SOL-ExecBench layout, read without torch."""
+
+import ast
+import os
+import unittest
+
+from ratchet_harness.checks import static_fallback
+from ratchet_harness.kernel import taskspec
+from tests.helpers import FIXTURES, REPO_ROOT
+
+KERNELS = os.path.join(REPO_ROOT, "kernels")
+REQUIRED = {"matmul_bf16", "matmul_fp8", "softmax", "layernorm", "rmsnorm", "swiglu_mlp",
+            "row_sum", "causal_attention", "sliding_window_attention", "fp8_quant_dequant",
+            "ngram_hash_embedding", "linear_cross_entropy"}
+
+
+def task_dirs():
+    return sorted(d for d in os.listdir(KERNELS)
+                  if os.path.isfile(os.path.join(KERNELS, d, "task.json")))
+
+
+class KernelTasksTest(unittest.TestCase):
+    def test_the_twelve_required_tasks_exist(self):
+        self.assertTrue(REQUIRED <= set(task_dirs()), REQUIRED - set(task_dirs()))
+
+    def test_every_task_has_several_shapes_and_a_positive_roofline_for_each(self):
+        for name in task_dirs():
+            plan = taskspec.load_task_folder(os.path.join(KERNELS, name))
+            self.assertGreaterEqual(len(plan["shapes"]), 2, name)
+            for shape in plan["shapes"]:
+                self.assertGreater(shape["bytes"] or 0, 0, (name, shape["name"]))
+                self.assertGreater(shape["flops"] or 0, 0, (name, shape["name"]))
+
+    def test_every_task_has_a_naive_and_a_triton_candidate_that_pass_the_static_check(self):
+        for name in task_dirs():
+            plan = taskspec.load_task_folder(os.path.join(KERNELS, name))
+            self.assertEqual(set(plan["candidates"]), {"naive", "triton"}, name)
+            for path in plan["candidates"].values():
+                with open(os.path.join(KERNELS, name, path)) as handle:
+                    source = handle.read()
+                self.assertIn("class ModelNew", source, path)
+                self.assertEqual(static_fallback.findings(source, plan["forbid"]), [],
+                                 (name, path))
+
+    def test_every_reference_is_in_kernelbench_form(self):
+        for name in task_dirs():
+            with open(os.path.join(KERNELS, name, "reference.py")) as handle:
+                tree = ast.parse(handle.read())
+            defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            self.assertTrue({"Model", "get_inputs", "get_init_inputs"} <= defined, name)
+
+
+class SolExecLayoutTest(unittest.TestCase):
+    def test_problem_folder_becomes_one_shape_per_workload_with_resolved_axes(self):
+        plan = taskspec.load_solexec_problem(os.path.join(FIXTURES, "solexec", "row_softmax"))
+        self.assertEqual([s["name"] for s in plan["shapes"]], ["w0-a1b2c3d4", "w1-a1b2c3d4"])
+        self.assertEqual(plan["shapes"][1]["params"],
+                         {"num_rows": 100, "hidden": 256, "half_hidden": 128})
+        # Without roofline.json the bound is every input read and every output written once.
+        self.assertEqual(plan["shapes"][1]["bytes"], 2 * 100 * 256 * 4)
+
+
+if __name__ == "__main__":
+    unittest.main()
