@@ -18,11 +18,13 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { isRatchetError } from '../engine/errors';
 import { cumulativePatch } from '../engine/inspect';
 import { listSearches } from '../engine/journal/store';
+import { registerBuiltInProposers } from '../engine/proposers/builtin';
 import { EXPERIMENT_SCHEME, experimentDocPath, Notifications, Requests, type LogLine, type SearchUpdate } from './protocol';
 import { RatchetService } from './service';
 import { codeLensTitle, experimentForLine, findingsInBaseline, findingsInExperiment, hoverMarkdown, searchInfo, type PlacedFinding } from './views';
 import { unfinishedOf } from './service';
 
+registerBuiltInProposers();
 const connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
 let folders: string[] = [];
