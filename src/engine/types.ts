@@ -167,6 +167,8 @@ export interface RunResult {
   droppedBytes: number;
   /** Set when the command could not be started at all. */
   spawnError?: string;
+  /** Metrics the harness read from the output (NaN for nan/inf); absent: parse `outputTail`. */
+  metrics?: Record<string, number>;
   /** What the runner saw around the run: protected files changed, the harness's own checks. */
   audit: AuditFinding[];
   /** Where it ran, for the record (host, GPU). */

@@ -1,12 +1,16 @@
-// Runs experiments as child processes on this machine. Each run gets its own process group, so a
-// timeout or a cancel kills everything it started; output goes to a capped log file and a small
-// in-memory tail, so a flood of output can fill neither the memory nor the disk.
+// Runs experiments on this machine, each through the harness (remote-runner/) in a fresh git
+// worktree of its commit. The harness runs the command in its own process group under the time
+// budget, hashes the protected files around it and reports everything as protocol events; this
+// runner writes the run's own output to a capped log file and a small in-memory tail, so a flood
+// of output can fill neither the memory nor the disk.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-import { compareFingerprints, fingerprintProtected } from '../audit/protected';
-import { addWorktree, removeWorktree } from '../git/repo';
+import picomatch from 'picomatch';
+import { addWorktree, git, removeWorktree } from '../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../types';
+import { harnessRoot, ProtocolReader, trainArgs } from './harness';
+import { TailBuffer } from './tail';
 
 export interface LocalRunnerOptions {
   /** Number of runs at a time. */
@@ -15,12 +19,14 @@ export interface LocalRunnerOptions {
   gpus?: string[];
   /** Bytes of output kept in the log file; the rest is counted and dropped. */
   logCapBytes?: number;
-  /** Bytes of output kept in memory for metric parsing. */
+  /** Bytes of output kept in memory for the record. */
   tailBytes?: number;
   /** Grace between SIGTERM and SIGKILL. */
   killGraceMs?: number;
   /** Folder for the runs' throwaway worktrees. */
   worktreeRoot: string;
+  /** Interpreter for the harness (standard library only). */
+  python?: string;
 }
 
 export const DEFAULT_LOG_CAP = 16 * 1024 * 1024;
@@ -42,21 +48,18 @@ export class LocalRunner implements Runner {
     return this.slotList;
   }
 
-  /** Runs in a fresh worktree of the commit, with the protected files fingerprinted around the run. */
   async run(req: RunRequest): Promise<RunResult> {
     const worktree = path.join(this.opts.worktreeRoot, `${req.experimentId}-s${req.seed}-${process.pid}`);
     await addWorktree(req.repoRoot, worktree, req.commit);
     try {
-      const before = await fingerprintProtected(worktree, req.protected);
-      const result = await this.spawnRun(req, path.join(worktree, req.cwd));
-      result.audit.push(...compareFingerprints(before, await fingerprintProtected(worktree, req.protected)));
-      return result;
+      const protect = await protectedFiles(worktree, req.cwd, req.protected);
+      return await this.runHarness(req, path.join(worktree, req.cwd), protect);
     } finally {
       await removeWorktree(req.repoRoot, worktree);
     }
   }
 
-  private spawnRun(req: RunRequest, cwd: string): Promise<RunResult> {
+  private runHarness(req: RunRequest, cwd: string, protect: string[]): Promise<RunResult> {
     const cap = this.opts.logCapBytes ?? DEFAULT_LOG_CAP;
     const tail = new TailBuffer(this.opts.tailBytes ?? DEFAULT_TAIL);
     const grace = this.opts.killGraceMs ?? 2000;
@@ -75,39 +78,50 @@ export class LocalRunner implements Runner {
           writeSync(log, part);
           written += part.length;
         } catch (e) {
-          // A full disk stops the log, not the run: the tail in memory still holds the metric.
+          // A full disk stops the log, not the run: the harness still reports the metrics.
           logError = (e as Error).message;
         }
       }
       dropped += chunk.length - (logError ? 0 : Math.min(chunk.length, Math.max(0, room)));
     };
+    const reader = new ProtocolReader(req.experimentId, (line) => record(Buffer.from(line + '\n')), req.cwd);
+    const stderrTail = new TailBuffer(4096);
 
     return new Promise<RunResult>((resolve) => {
-      let timedOut = false;
       let cancelled = false;
+      let backstop = false;
       let killTimer: NodeJS.Timeout | undefined;
-      const child = spawn('/bin/sh', ['-c', req.command], {
+      const child = spawn(this.opts.python ?? 'python3', trainArgs({
+        experimentId: req.experimentId,
+        seed: req.seed,
+        budgetSeconds: req.timeoutMs / 1000,
         cwd,
-        env: { ...process.env, ...req.slot.env, ...req.env },
-        detached: true, // own process group: kill(-pid) reaches every descendant
+        protect,
+        command: req.command,
+        killGraceSeconds: grace / 1000,
+      }), {
+        cwd,
+        env: { ...process.env, ...req.slot.env, ...req.env, PYTHONPATH: harnessRoot(), PYTHONDONTWRITEBYTECODE: '1' },
+        detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const killGroup = (signal: NodeJS.Signals) => {
-        if (child.pid === undefined) return;
+      const signalHarness = (signal: NodeJS.Signals) => {
         try {
-          process.kill(-child.pid, signal);
+          if (child.pid !== undefined) process.kill(child.pid, signal);
         } catch {
-          // The group is already gone.
+          // Already gone.
         }
       };
+      // The harness stops the run's process group on SIGTERM and still reports its end.
       const stop = () => {
-        killGroup('SIGTERM');
-        killTimer ??= setTimeout(() => killGroup('SIGKILL'), grace);
+        signalHarness('SIGTERM');
+        killTimer ??= setTimeout(() => signalHarness('SIGKILL'), grace + 10_000);
       };
+      // The harness enforces the budget; this only catches a harness that stopped answering.
       const timer = setTimeout(() => {
-        timedOut = true;
+        backstop = true;
         stop();
-      }, req.timeoutMs);
+      }, req.timeoutMs + grace + 15_000);
       const onAbort = () => {
         cancelled = true;
         stop();
@@ -115,18 +129,17 @@ export class LocalRunner implements Runner {
       if (req.signal.aborted) onAbort();
       else req.signal.addEventListener('abort', onAbort, { once: true });
 
-      child.stdout.on('data', record);
-      child.stderr.on('data', record);
+      child.stdout.on('data', (d: Buffer) => reader.push(d));
+      child.stderr.on('data', (d: Buffer) => stderrTail.push(d));
       let spawnError: string | undefined;
       child.on('error', (e) => {
         spawnError = e.message;
       });
-      child.on('close', (code, signal) => {
+      child.on('close', (code) => {
         clearTimeout(timer);
-        // Whatever the shell left behind in its group goes too.
-        killGroup('SIGKILL');
         if (killTimer) clearTimeout(killTimer);
         req.signal.removeEventListener('abort', onAbort);
+        reader.finish();
         try {
           if (logError) writeSync(log, `\n[ratchet: logging stopped: ${logError}; ${dropped} bytes were not logged]\n`);
           else if (dropped > 0) writeSync(log, `\n[ratchet: output over ${cap} bytes; ${dropped} bytes were not logged]\n`);
@@ -134,16 +147,23 @@ export class LocalRunner implements Runner {
           // Still no room: the result below says what happened.
         }
         closeSync(log);
+        const end = reader.end;
+        if (!spawnError && !end) {
+          spawnError = `the harness stopped without reporting how the run ended (exit code ${code})` +
+            (reader.violations.length ? `; ${reader.violations[0]}` : '') +
+            (stderrTail.text().trim() ? `: ${stderrTail.text().trim().split('\n').slice(-3).join(' | ')}` : '');
+        }
         resolve({
-          exitCode: code,
-          signal,
-          timedOut,
-          cancelled,
+          exitCode: end?.exitCode ?? null,
+          signal: end?.signal ?? null,
+          timedOut: end?.reason === 'timeout' || backstop,
+          cancelled: cancelled || end?.reason === 'cancelled',
           durationMs: Date.now() - started,
           outputTail: tail.text(),
           droppedBytes: dropped,
           spawnError,
-          audit: [],
+          metrics: reader.metrics,
+          audit: reader.audit,
           host: 'localhost',
         });
       });
@@ -151,30 +171,10 @@ export class LocalRunner implements Runner {
   }
 }
 
-/** Keeps the last `limit` bytes written to it. */
-export class TailBuffer {
-  private chunks: Buffer[] = [];
-  private size = 0;
-
-  constructor(private readonly limit: number) {}
-
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    while (this.size - this.chunks[0]!.length >= this.limit) {
-      this.size -= this.chunks.shift()!.length;
-    }
-  }
-
-  /** The tail as text; invalid UTF-8 becomes U+FFFD, and a cut first line is dropped. */
-  text(): string {
-    let buf = Buffer.concat(this.chunks);
-    let cut = false;
-    if (buf.length > this.limit) {
-      buf = buf.subarray(buf.length - this.limit);
-      cut = true;
-    }
-    const s = new TextDecoder('utf-8', { fatal: false }).decode(buf);
-    return cut ? s.slice(s.indexOf('\n') + 1) : s;
-  }
+/** The files matching the protected globs in a worktree, relative to the run's folder. */
+async function protectedFiles(worktree: string, cwd: string, patterns: readonly string[]): Promise<string[]> {
+  if (patterns.length === 0) return [];
+  const isProtected = picomatch([...patterns], { dot: true });
+  const files = (await git(worktree, ['ls-files', '-z'])).split('\0').filter((f) => f && isProtected(f));
+  return files.map((f) => path.posix.relative(cwd || '.', f) || '.');
 }

@@ -512,10 +512,11 @@ export class Search extends EventEmitter {
 
   private toRunRecord(result: RunResult, seed: number, log: string, slot: Slot): RunRecord {
     const base = { seed, metrics: {} as Record<string, number>, exitCode: result.exitCode, durationMs: result.durationMs, log, slot: slot.id };
-    if (result.spawnError) return { ...base, outcome: 'failed', error: `could not start the run command: ${result.spawnError}` };
+    // A cancel wins: a run stopped while it was starting may not have said how it ended.
     if (result.cancelled) return { ...base, outcome: 'cancelled', error: 'cancelled' };
+    if (result.spawnError) return { ...base, outcome: 'failed', error: `could not run: ${result.spawnError}` };
     if (result.timedOut) return { ...base, outcome: 'timeout', error: `over the time budget of ${this.task.budgetSeconds} s` };
-    const metrics = parseMetrics(result.outputTail).values;
+    const metrics = result.metrics ?? parseMetrics(result.outputTail).values;
     if (result.exitCode !== 0) {
       const hint = result.exitCode === 127 ? ' (command not found)' : '';
       return { ...base, metrics, outcome: 'failed', error: `${describeExit(result)}${hint}: ${lastLines(result.outputTail, 1)}` };
