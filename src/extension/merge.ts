@@ -32,11 +32,13 @@ export async function mergeExperiment(api: RatchetApi, searchId: string, experim
   if (choice !== 'Merge') return 'cancelled';
   const edits = minimalEdits(current, merged);
   const first = doc.positionAt(edits[0]?.start ?? 0);
+  // The edit goes into an open editor and is not a refactoring: VS Code saves edits to files
+  // that are not open (files.refactoring.autoSave), and the user decides when to save.
+  const editor = await vscode.window.showTextDocument(doc, { preview: false });
   const edit = new vscode.WorkspaceEdit();
   for (const e of edits) edit.replace(uri, new vscode.Range(doc.positionAt(e.start), doc.positionAt(e.end)), e.text);
-  if (!(await vscode.workspace.applyEdit(edit))) throw new Error(`could not edit ${uri.fsPath}`);
+  if (!(await vscode.workspace.applyEdit(edit, { isRefactoring: false }))) throw new Error(`could not edit ${uri.fsPath}`);
   // Show where the change landed, so the person sees what they just accepted.
-  const editor = await vscode.window.showTextDocument(doc, { preview: false });
   editor.selection = new vscode.Selection(first, first);
   editor.revealRange(new vscode.Range(first, first), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
   return 'merged';
