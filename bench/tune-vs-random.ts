@@ -6,8 +6,8 @@
 //   node --import tsx bench/tune-vs-random.ts             synthetic tasks (about a minute)
 //   node --import tsx bench/tune-vs-random.ts --example   also examples/charlm/train.py (minutes)
 //
-// The target is 90% of the improvement random search reaches with its full budget (the median
-// over seeds); a seed that never reaches it counts as budget + 1 runs.
+// Targets: 90% of the improvement random search reaches with its full budget (the median over
+// seeds), and 90% of the better method's; a seed that never reaches one counts as budget + 1.
 
 import { execFile } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -230,30 +230,35 @@ async function compare(bench: Bench, direction: 'lower' | 'higher', out: string[
   }
   // Improvements are measured from the baseline, in the direction that is better.
   const gain = (t: Trace, v: number): number => sign * (t.baseline - v);
-  const randomFinal = median(traces.random.map((t) => gain(t, t.best.at(-1)!)));
-  const target = 0.9 * randomFinal;
-  const runsTo = (t: Trace): number => {
+  const finalGain = (ts: Trace[]): number => median(ts.map((t) => gain(t, t.best.at(-1)!)));
+  const runsTo = (t: Trace, target: number): number => {
     const i = t.best.findIndex((v) => gain(t, v) >= target);
     return i < 0 ? bench.budget + 1 : i + 1;
   };
-  const tuneRuns = traces.tune.map(runsTo);
-  const randomRuns = traces.random.map(runsTo);
   const line = (label: string, ts: Trace[], runs: number[]): string =>
     `  ${label.padEnd(7)} runs to target: median ${String(median(runs)).padStart(5)}  ` +
     `[${runs.join(' ')}]  reached ${runs.filter((r) => r <= bench.budget).length}/${runs.length}; ` +
-    `final gain median ${median(ts.map((t) => gain(t, t.best.at(-1)!))).toPrecision(3)}; ` +
+    `final gain median ${finalGain(ts).toPrecision(3)}; ` +
     `kept ${median(ts.map((t) => t.kept))}, failed ${median(ts.map((t) => t.failed))} (medians)`;
-  out.push(
-    `${bench.name}: ${bench.seeds} seeds × ${bench.budget} runs per method, 2 in flight, ` +
-      `target = 90% of random's median final gain (${target.toPrecision(3)})`,
-    line('tune', traces.tune, tuneRuns),
-    line('random', traces.random, randomRuns),
-    `  ratio random/tune (medians): ${(median(randomRuns) / median(tuneRuns)).toFixed(2)}×; ` +
-      `per-seed ratios median: ${median(randomRuns.map((r, i) => r / tuneRuns[i]!)).toFixed(2)}×  ` +
-      `(${((Date.now() - started) / 1000).toFixed(1)} s)`,
-    '',
-  );
-  console.log(out.slice(-5).join('\n'));
+  out.push(`${bench.name}: ${bench.seeds} seeds × ${bench.budget} runs per method, 2 in flight`);
+  // The brief's target (what random reaches), and a harder one (what the better method reaches).
+  const targets: [string, number][] = [
+    ["90% of random's median final gain", 0.9 * finalGain(traces.random)],
+    ['90% of the better median final gain', 0.9 * Math.max(finalGain(traces.random), finalGain(traces.tune))],
+  ];
+  for (const [what, target] of targets) {
+    const tuneRuns = traces.tune.map((t) => runsTo(t, target));
+    const randomRuns = traces.random.map((t) => runsTo(t, target));
+    out.push(
+      ` target = ${what} (${target.toPrecision(3)}); a seed that never reaches it counts as ${bench.budget + 1}`,
+      line('tune', traces.tune, tuneRuns),
+      line('random', traces.random, randomRuns),
+      `  ratio random/tune (medians): ${(median(randomRuns) / median(tuneRuns)).toFixed(2)}×; ` +
+        `per-seed ratios median: ${median(randomRuns.map((r, i) => r / tuneRuns[i]!)).toFixed(2)}×`,
+    );
+  }
+  out.push(`  (${((Date.now() - started) / 1000).toFixed(1)} s)`, '');
+  console.log(out.slice(-11).join('\n'));
 }
 
 /** The real example: python3 runs the patched script in a temporary copy that shares its data. */

@@ -95,7 +95,8 @@ export class Progress {
     const elapsed = Date.now() - this.started;
     const bestPart = this.best?.mean !== undefined ? `best ${fmtValue(this.best.mean)} (${this.best.id})` : 'best —';
     const gain = this.best && this.baseline && this.best !== this.baseline ? ` ${fmtDelta(this.best, this.baseline)} vs baseline` : '';
-    return `[${fmtDuration(elapsed)}] ${this.finishedCount} done · ${this.runsRunning} running · ${this.queued()} queued · ${bestPart}${gain} · ETA ${this.eta()}`;
+    const eta = this.eta();
+    return `[${fmtDuration(elapsed)}] ${this.finishedCount} done · ${this.runsRunning} running · ${this.queued()} queued · ${bestPart}${gain} · ${eta ? `ETA ${eta}` : 'no limit: Ctrl-C to stop'}`;
   }
 
   private queued(): number {
@@ -103,16 +104,18 @@ export class Progress {
     return Math.max(0, this.opts.maxExperiments - this.finishedCount - this.runsRunning);
   }
 
-  private eta(): string {
+  /** Time left, when a limit makes it knowable; '…' until the first run has been timed. */
+  private eta(): string | undefined {
     if (this.opts.deadline !== undefined) return fmtDuration(this.opts.deadline - Date.now());
+    if (this.opts.maxExperiments === undefined) return undefined;
     const avg = this.runDurations.length ? this.runDurations.reduce((a, b) => a + b, 0) / this.runDurations.length : 0;
-    if (this.opts.maxExperiments === undefined || avg === 0) return '—';
+    if (avg === 0) return '…';
     return fmtDuration((this.queued() * avg) / this.opts.parallel + avg);
   }
 
   private drawStatus(): void {
     if (!this.opts.tty) return;
-    const width = this.opts.out.columns ?? 100;
+    const width = this.opts.out.columns || 100; // a pty may report 0 columns
     this.opts.out.write(`\r\x1b[2K${this.statusText().slice(0, width - 1)}`);
     this.statusShown = true;
   }

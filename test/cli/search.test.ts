@@ -227,3 +227,11 @@ test('`ratchet stop` stops a running search from another terminal', async (t) =>
   await exited(search);
   assert.equal((await runCli(repo, ['stop'])).stdout.trim(), 'No search is running.');
 });
+
+test('tune on a file with no numeric knobs stops with a message that says what to do', async (t) => {
+  const repo = makeRepo(t, { 'train.py': 'import os\nprint(f"val_loss: {1 + int(os.environ[\'RATCHET_SEED\']) / 100}")\n' });
+  const r = await runCli(repo, ['search', 'train.py', '--repeats', '2', '--max-runs', '3']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /stopped: .*(no tunable|nothing to tune)/i);
+  assert.match(r.stdout, /→ /);
+});

@@ -35,7 +35,7 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
     const best = v.best && base ? `${v.best.id} ${fmtMetric(v.best)} ${v.best.id !== 'e0' ? fmtDelta(v.best, base) : ''}` : '—';
     return [s.id, s.file, String(done), `${v.metric.name || '?'}: ${best}`, state];
   });
-  io.out(table(['search', 'file', 'experiments', 'best', 'state'], rows, io.stdout.columns ?? 160));
+  io.out(table(['search', 'file', 'experiments', 'best', 'state'], rows, io.stdout.columns || 160));
   return 0;
 }
 
@@ -53,7 +53,7 @@ export async function logCommand(argv: string[], io: Io): Promise<number> {
     fmtDelta(e, e.parent ? byId.get(e.parent) : undefined),
     e.verdict.kind === 'kept' || e.verdict.kind === 'baseline' ? e.hypothesis : `${e.hypothesis} — ${verdictReason(e)}`,
   ]);
-  io.out(table(['id', 'parent', 'verdict', `${v.metric.name} ± spread (n)`, 'Δ parent', 'hypothesis'], rows, io.stdout.columns ?? 160));
+  io.out(table(['id', 'parent', 'verdict', `${v.metric.name} ± spread (n)`, 'Δ parent', 'hypothesis'], rows, io.stdout.columns || 160));
   return 0;
 }
 

@@ -352,7 +352,7 @@ export class Search extends EventEmitter {
       if (this.signal.aborted) return;
       if (e instanceof RatchetError) {
         this.exhausted = true;
-        this.stopReason = e.message;
+        this.stopReason = e.describe();
         return;
       }
       if (++this.proposerFailures >= MAX_PROPOSER_FAILURES_IN_A_ROW) {

@@ -22,7 +22,7 @@ export class NoTunableParamsError extends RatchetError {
       `no tunable numeric hyper-parameters in ${files.length ? files.join(', ') : 'the editable files'}`,
       'tune changes ALL_CAPS constants (LEARNING_RATE = 3e-4), argparse defaults and config literals ' +
         "({'lr': 3e-4}, dict(lr=3e-4)) in the task's editable .py files; write the knobs that way, " +
-        'add the file that holds them to `editable`, or use the llm proposer',
+        'add the file that holds them to `editable`, or replay your own patches with `--proposer replay --patches DIR`',
       'NO_TUNABLE_PARAMS',
     );
     this.name = 'NoTunableParamsError';
