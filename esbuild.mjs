@@ -1,7 +1,8 @@
-// Bundles the three entry points: the VS Code extension (the thin client), the engine's
-// language server, and the command line. Each bundle runs without node_modules.
+// Bundles the three Node entry points (the VS Code extension's thin client, the engine's language
+// server, the command line), each runnable without node_modules, and the dashboard's page script
+// with its charting library into media/dist/, so the webview loads nothing from the network.
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
 const entries = [
@@ -25,3 +26,18 @@ await esbuild.build({
   mainFields: ['module', 'main'],
   logLevel: 'warning',
 });
+
+if (existsSync('src/webview/dashboard.ts')) {
+  await esbuild.build({
+    entryPoints: { dashboard: 'src/webview/dashboard.ts' },
+    outdir: 'media/dist',
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    minify: true,
+    logLevel: 'warning',
+  });
+  mkdirSync('media/dist', { recursive: true });
+  copyFileSync('node_modules/uplot/dist/uPlot.min.css', 'media/dist/uplot.css');
+}
