@@ -472,7 +472,9 @@ export class Search extends EventEmitter {
 
   private async runSeed(id: string, commit: string, seed: number, slot: Slot, exp?: ExperimentRecord): Promise<RunRecord> {
     const { run, findings } = await this.execute(id, commit, seed, slot, this.task.run, `${id}-s${seed}.log`);
-    this.fillValue(run);
+    // An inferred metric is only named once the baseline's runs are in; until then the value waits.
+    if (this.task.metric.name) this.fillValue(run);
+    this.emitEvent({ type: 'run-finished', id, run });
     if (exp) exp.audit.push(...findings.filter((f) => !exp.audit.some((a) => a.check === f.check && a.file === f.file)));
     else if (findings.length > 0) {
       throw new RatchetError(`the baseline run changed protected files: ${findings.map((f) => f.file).join(', ')}`, 'the unmodified task must not write to its protected files; fix "protected" in the task file');
@@ -506,7 +508,6 @@ export class Search extends EventEmitter {
       signal: this.signal,
     });
     const run = this.toRunRecord(result, seed, logRel, slot);
-    if (seed >= 0) this.emitEvent({ type: 'run-finished', id, run });
     return { run, result, findings: result.audit };
   }
 
