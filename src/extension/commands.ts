@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import type { ExperimentView, SearchInfo } from '../server/protocol';
 import type { RatchetApi } from './client';
 import type { Dashboard } from './dashboard';
-import { validHostAddress } from './hosts';
+import { parseHosts, validHostAddress } from './hosts';
 import { mergeExperiment } from './merge';
 import { reviewExperiment } from './review';
 import type { ApiKeys } from './secrets';
@@ -91,6 +91,9 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
             parallel: config.get<number>('parallel'),
             maxExperiments: config.get<number>('budget.maxExperiments') || undefined,
             timeLimitSeconds: minutes ? minutes * 60 : undefined,
+            hosts: parseHosts(config.get<unknown[]>('hosts', []))
+              .map((h) => h.address)
+              .filter((a) => a !== 'local'),
           }),
       );
       output.appendLine(`Started ${info.id}.`);

@@ -33,6 +33,8 @@ export interface StartSearchParams {
   parallel?: number;
   maxExperiments?: number;
   timeLimitSeconds?: number;
+  /** SSH targets to run on (the `ratchet.hosts` setting); none: this machine. */
+  hosts?: string[];
 }
 
 export interface ResumeSearchParams {

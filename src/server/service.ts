@@ -10,6 +10,7 @@ import { readJournal } from '../engine/journal/journal';
 import { journalPath, listSearches, searchDir } from '../engine/journal/store';
 import type { SearchEvent } from '../engine/search/search';
 import { openSearch, type StartedSearch } from '../engine/session';
+import { noPrompts, SshRunner } from '../engine/runners/ssh';
 import type { ExperimentRecord } from '../engine/types';
 import type {
   ExperimentDiff,
@@ -50,15 +51,28 @@ export class RatchetService {
   ) {}
 
   async startSearch(p: StartSearchParams): Promise<SearchInfo> {
-    return this.launch({
-      file: p.file,
-      cwd: path.dirname(p.file),
-      proposer: p.proposer,
-      proposerOptions: p.patches ? { patches: p.patches } : undefined,
-      parallel: p.parallel,
-      maxExperiments: p.maxExperiments,
-      timeLimitSeconds: p.timeLimitSeconds,
-    });
+    // With hosts configured the runs go there. The editor has no dialog for an unknown host key
+    // yet, so such a host is refused (noPrompts); `ratchet search --host` on a terminal records it.
+    const runner = p.hosts && p.hosts.length > 0 ? new SshRunner({ hosts: p.hosts, prompts: noPrompts }) : undefined;
+    try {
+      await runner?.start();
+      return await this.launch(
+        {
+          file: p.file,
+          cwd: path.dirname(p.file),
+          proposer: p.proposer,
+          proposerOptions: p.patches ? { patches: p.patches } : undefined,
+          parallel: runner ? runner.slots().length : p.parallel,
+          maxExperiments: p.maxExperiments,
+          timeLimitSeconds: p.timeLimitSeconds,
+          runner,
+        },
+        () => runner?.close(),
+      );
+    } catch (e) {
+      runner?.close();
+      throw e;
+    }
   }
 
   async resumeSearch(p: ResumeSearchParams): Promise<SearchInfo> {
@@ -69,7 +83,7 @@ export class RatchetService {
     return this.launch({ file: p.file, cwd, resume: true, searchId: p.searchId });
   }
 
-  private async launch(opts: Omit<Parameters<typeof openSearch>[0], 'signal'>): Promise<SearchInfo> {
+  private async launch(opts: Omit<Parameters<typeof openSearch>[0], 'signal'>, cleanup?: () => void): Promise<SearchInfo> {
     const abort = new AbortController();
     const started = await openSearch({ ...opts, signal: abort.signal });
     const id = started.settings.id;
@@ -83,6 +97,7 @@ export class RatchetService {
       .finally(() => {
         for (const t of this.live.get(id)?.tails.values() ?? []) t.stop();
         started.release();
+        cleanup?.();
         this.live.delete(id);
         this.events.updated(id, 'stopped');
       });
