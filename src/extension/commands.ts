@@ -94,6 +94,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
             hosts: parseHosts(config.get<unknown[]>('hosts', []))
               .map((h) => h.address)
               .filter((a) => a !== 'local'),
+            sshConfigFile: config.get<string>('sshConfigFile') || undefined,
           }),
       );
       output.appendLine(`Started ${info.id}.`);

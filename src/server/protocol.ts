@@ -35,6 +35,8 @@ export interface StartSearchParams {
   timeLimitSeconds?: number;
   /** SSH targets to run on (the `ratchet.hosts` setting); none: this machine. */
   hosts?: string[];
+  /** SSH config file instead of ~/.ssh/config (the `ratchet.sshConfigFile` setting). */
+  sshConfigFile?: string;
 }
 
 export interface ResumeSearchParams {

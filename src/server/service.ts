@@ -53,7 +53,7 @@ export class RatchetService {
   async startSearch(p: StartSearchParams): Promise<SearchInfo> {
     // With hosts configured the runs go there. The editor has no dialog for an unknown host key
     // yet, so such a host is refused (noPrompts); `ratchet search --host` on a terminal records it.
-    const runner = p.hosts && p.hosts.length > 0 ? new SshRunner({ hosts: p.hosts, prompts: noPrompts }) : undefined;
+    const runner = p.hosts && p.hosts.length > 0 ? new SshRunner({ hosts: p.hosts, prompts: noPrompts, sshConfigFile: p.sshConfigFile || undefined }) : undefined;
     try {
       await runner?.start();
       return await this.launch(
@@ -71,6 +71,10 @@ export class RatchetService {
       );
     } catch (e) {
       runner?.close();
+      if (e instanceof RatchetError && e.code === 'HOST_KEY') {
+        // The editor cannot ask about a key yet; say where it can be answered.
+        throw new RatchetError(e.message, `${e.hint ?? ''}; the editor cannot ask yet: connect once with \`ssh HOST\` (or \`ratchet search FILE --host HOST\` in a terminal) to record the key`, e.code);
+      }
       throw e;
     }
   }
