@@ -1,12 +1,12 @@
 // A search started from the editor with the `ratchet.hosts` setting runs on those hosts: the
 // language server builds the same SSH runner as `ratchet search --host`, against a real sshd.
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { RatchetService } from '../../src/server/service';
 import { RatchetError } from '../../src/engine/errors';
-import { clientKeys, makeRepo, Sshd, sshConfig, sshdMissing, tempDir } from '../engine/runners/ssh-fixture';
+import { clientKeys, hostAndReplayRepo, makeRepo, Sshd, sshConfig, sshdMissing, tempDir } from '../engine/runners/ssh-fixture';
 
 const skip = sshdMissing();
 
@@ -19,17 +19,7 @@ async function untilStopped(s: RatchetService, id: string): Promise<void> {
 }
 
 test('a search started with hosts runs its experiments on them', { skip }, async (t) => {
-  const keys = clientKeys(t);
-  const sshd = await Sshd.start(t, { authorizedKeys: keys.authorizedKeys });
-  const dir = tempDir(t);
-  const knownHosts = path.join(dir, 'known_hosts');
-  writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-  const config = sshConfig(dir, [{ alias: 'gpubox', port: sshd.port, key: keys.key }], knownHosts);
-  const repo = makeRepo(t, { 'train.py': 'LR = 0.5\nprint(f"val_bpb: {1 + LR:.4f}")\n' });
-  const patches = path.join(dir, 'patches');
-  mkdirSync(patches);
-  writeFileSync(path.join(patches, '01.patch'), 'lower the learning rate\n--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,2 @@\n-LR = 0.5\n+LR = 0.1\n print(f"val_bpb: {1 + LR:.4f}")\n');
-
+  const { config, repo, patches } = await hostAndReplayRepo(t, 'gpubox');
   const s = service(repo.dir);
   const info = await s.startSearch({ file: path.join(repo.dir, 'train.py'), proposer: 'replay', patches, hosts: ['gpubox'], sshConfigFile: config });
   await untilStopped(s, info.id);

@@ -287,3 +287,24 @@ export function commitOn(dir: string, parent: string, files: Record<string, stri
   git(dir, 'commit', '-qm', 'experiment');
   return git(dir, 'rev-parse', 'HEAD');
 }
+
+/**
+ * A real sshd known as `alias` through its own ssh config, a repo whose train.py prints
+ * `val_bpb: 1 + LR`, and a patches folder with one patch that lowers LR: a search's worth.
+ */
+export async function hostAndReplayRepo(t: Cleanup, alias: string): Promise<{ config: string; repo: { dir: string; base: string }; patches: string }> {
+  const keys = clientKeys(t);
+  const sshd = await Sshd.start(t, { authorizedKeys: keys.authorizedKeys });
+  const dir = tempDir(t);
+  const knownHosts = path.join(dir, 'known_hosts');
+  writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
+  const config = sshConfig(dir, [{ alias, port: sshd.port, key: keys.key }], knownHosts);
+  const repo = makeRepo(t, { 'train.py': 'LR = 0.5\nprint(f"val_bpb: {1 + LR:.4f}")\n' });
+  const patches = path.join(dir, 'patches');
+  mkdirSync(patches);
+  writeFileSync(
+    path.join(patches, '01-lower-lr.patch'),
+    'lower the learning rate\n--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,2 @@\n-LR = 0.5\n+LR = 0.1\n print(f"val_bpb: {1 + LR:.4f}")\n',
+  );
+  return { config, repo, patches };
+}

@@ -2,11 +2,11 @@
 // the baseline and a replayed patch there, and records where each run ran and what it sent.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { clientKeys, makeRepo, REPO, Sshd, sshConfig, sshdMissing, tempDir } from './ssh-fixture';
+import { hostAndReplayRepo, REPO, sshdMissing } from './ssh-fixture';
 
 const skip = sshdMissing();
 
@@ -24,19 +24,7 @@ function cli(cwd: string, args: string[]): Promise<{ code: number | null; out: s
 }
 
 test('ratchet search --host runs the search on an SSH host and keeps the better patch', { skip }, async (t) => {
-  const keys = clientKeys(t);
-  const sshd = await Sshd.start(t, { authorizedKeys: keys.authorizedKeys });
-  const dir = tempDir(t);
-  const knownHosts = path.join(dir, 'known_hosts');
-  writeFileSync(knownHosts, `${sshd.knownHostsLine()}\n`);
-  const config = sshConfig(dir, [{ alias: 'gpubox', port: sshd.port, key: keys.key }], knownHosts);
-  const repo = makeRepo(t, { 'train.py': 'LR = 0.5\nprint(f"val_bpb: {1 + LR:.4f}")\n' });
-  const patches = path.join(dir, 'patches');
-  mkdirSync(patches);
-  writeFileSync(
-    path.join(patches, '01-lower-lr.patch'),
-    'lower the learning rate\n--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,2 @@\n-LR = 0.5\n+LR = 0.1\n print(f"val_bpb: {1 + LR:.4f}")\n',
-  );
+  const { config, repo, patches } = await hostAndReplayRepo(t, 'gpubox');
   const r = await cli(repo.dir, ['search', 'train.py', '--host', 'gpubox', '--ssh-config', config, '--proposer', 'replay', '--patches', patches, '--repeats', '2', '--budget', '60', '--metric', 'val_bpb']);
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /gpubox: 1 slot/);
