@@ -1,15 +1,14 @@
 // Runs experiments on this machine, each through the harness (remote-runner/) in a fresh git
 // worktree of its commit. The harness runs the command in its own process group under the time
-// budget, hashes the protected files around it and reports everything as protocol events; this
-// runner writes the run's own output to a capped log file and a small in-memory tail, so a flood
-// of output can fill neither the memory nor the disk.
+// budget, hashes the protected files around it and reports everything as protocol events; the
+// run's own output goes to a RunLog (a capped file and a small in-memory tail).
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import picomatch from 'picomatch';
 import { addWorktree, git, removeWorktree } from '../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../types';
 import { harnessRoot, ProtocolReader, trainArgs } from './harness';
+import { RunLog } from './run-log';
 import { TailBuffer } from './tail';
 
 export interface LocalRunnerOptions {
@@ -29,8 +28,6 @@ export interface LocalRunnerOptions {
   python?: string;
 }
 
-export const DEFAULT_LOG_CAP = 16 * 1024 * 1024;
-const DEFAULT_TAIL = 64 * 1024;
 
 export class LocalRunner implements Runner {
   readonly name = 'local';
@@ -60,31 +57,10 @@ export class LocalRunner implements Runner {
   }
 
   private runHarness(req: RunRequest, cwd: string, protect: string[]): Promise<RunResult> {
-    const cap = this.opts.logCapBytes ?? DEFAULT_LOG_CAP;
-    const tail = new TailBuffer(this.opts.tailBytes ?? DEFAULT_TAIL);
+    const log = new RunLog(req.logPath, this.opts.logCapBytes, this.opts.tailBytes);
     const grace = this.opts.killGraceMs ?? 2000;
     const started = Date.now();
-    mkdirSync(path.dirname(req.logPath), { recursive: true });
-    const log = openSync(req.logPath, 'w');
-    let written = 0;
-    let dropped = 0;
-    let logError: string | undefined;
-    const record = (chunk: Buffer) => {
-      tail.push(chunk);
-      const room = logError ? 0 : cap - written;
-      if (room > 0) {
-        const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-        try {
-          writeSync(log, part);
-          written += part.length;
-        } catch (e) {
-          // A full disk stops the log, not the run: the harness still reports the metrics.
-          logError = (e as Error).message;
-        }
-      }
-      dropped += chunk.length - (logError ? 0 : Math.min(chunk.length, Math.max(0, room)));
-    };
-    const reader = new ProtocolReader(req.experimentId, { output: (line) => record(Buffer.from(line + '\n')) }, req.cwd);
+    const reader = new ProtocolReader(req.experimentId, { output: (line) => log.line(line) }, req.cwd);
     const stderrTail = new TailBuffer(4096);
 
     return new Promise<RunResult>((resolve) => {
@@ -140,32 +116,24 @@ export class LocalRunner implements Runner {
         if (killTimer) clearTimeout(killTimer);
         req.signal.removeEventListener('abort', onAbort);
         reader.finish();
-        try {
-          if (logError) writeSync(log, `\n[ratchet: logging stopped: ${logError}; ${dropped} bytes were not logged]\n`);
-          else if (dropped > 0) writeSync(log, `\n[ratchet: output over ${cap} bytes; ${dropped} bytes were not logged]\n`);
-        } catch {
-          // Still no room: the result below says what happened.
-        }
-        closeSync(log);
+        log.close();
         const end = reader.end;
         if (!spawnError && !end) {
           spawnError = `the harness stopped without reporting how the run ended (exit code ${code})` +
             (reader.violations.length ? `; ${reader.violations[0]}` : '') +
             (stderrTail.text().trim() ? `: ${stderrTail.text().trim().split('\n').slice(-3).join(' | ')}` : '');
         }
-        resolve({
+        resolve(log.result({
+          started,
           exitCode: end?.exitCode ?? null,
           signal: end?.signal ?? null,
           timedOut: end?.reason === 'timeout' || backstop,
           cancelled: cancelled || end?.reason === 'cancelled',
-          durationMs: Date.now() - started,
-          outputTail: tail.text(),
-          droppedBytes: dropped,
           spawnError,
           metrics: reader.metrics,
           audit: reader.audit,
           host: 'localhost',
-        });
+        }));
       });
     });
   }

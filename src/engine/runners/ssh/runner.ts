@@ -4,7 +4,6 @@
 // off; a host gone for longer than `lostAfterMs` loses the run, which is queued again elsewhere.
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,8 +11,7 @@ import picomatch from 'picomatch';
 import { RatchetError } from '../../errors';
 import { git } from '../../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../../types';
-import { DEFAULT_LOG_CAP } from '../local';
-import { TailBuffer } from '../tail';
+import { DEFAULT_LOG_CAP, DEFAULT_TAIL_BYTES, RunLog } from '../run-log';
 import type { AgentProcess } from './agent';
 import { KeyStore, noPrompts, type SshPrompts } from './auth';
 import { resolveHost, type HostConfig } from './config';
@@ -257,7 +255,7 @@ export class SshRunner implements Runner {
 
   async run(req: RunRequest): Promise<RunResult> {
     const started = Date.now();
-    const log = new RunLog(req.logPath, this.opts.logCapBytes ?? DEFAULT_LOG_CAP, this.opts.tailBytes ?? 64 * 1024);
+    const log = new RunLog(req.logPath, this.opts.logCapBytes ?? DEFAULT_LOG_CAP, this.opts.tailBytes ?? DEFAULT_TAIL_BYTES);
     const lostOn: string[] = [];
     try {
       for (let attempt = 1; ; attempt++) {
@@ -520,61 +518,4 @@ function pump(conn: HostConnection, channel: AgentProcess, reader: ProtocolReade
       finish({ code, status: m ? Number(m[1]) : undefined });
     });
   });
-}
-
-/** The local log of one run (capped) and the tail kept for metric parsing. */
-class RunLog {
-  private readonly fd: number;
-  private written = 0;
-  private dropped = 0;
-  private tail: TailBuffer;
-  private extraTail = '';
-
-  constructor(file: string, private readonly cap: number, private readonly tailBytes: number) {
-    mkdirSync(path.dirname(file), { recursive: true });
-    this.fd = openSync(file, 'w');
-    this.tail = new TailBuffer(tailBytes);
-  }
-
-  line(text: string): void {
-    const chunk = Buffer.from(`${text}\n`, 'utf8');
-    this.tail.push(chunk);
-    const room = this.cap - this.written;
-    if (room >= chunk.length) {
-      writeSync(this.fd, chunk);
-      this.written += chunk.length;
-    } else {
-      this.dropped += chunk.length;
-    }
-  }
-
-  /** A line for the log only; the tail restarts, so a lost attempt's output is not parsed. */
-  note(text: string): void {
-    writeSync(this.fd, `${text}\n`);
-    this.tail = new TailBuffer(this.tailBytes);
-  }
-
-  appendTail(text: string): void {
-    this.extraTail = text ? `\n${text}\n` : '';
-  }
-
-  result(r: Partial<RunResult> & { started: number }): RunResult {
-    const { started, ...rest } = r;
-    return {
-      exitCode: null,
-      signal: null,
-      timedOut: false,
-      cancelled: false,
-      durationMs: Date.now() - started,
-      outputTail: this.tail.text() + this.extraTail,
-      droppedBytes: this.dropped,
-      audit: [],
-      ...rest,
-    };
-  }
-
-  close(): void {
-    if (this.dropped > 0) writeSync(this.fd, `\n[ratchet: output over ${this.cap} bytes; ${this.dropped} bytes were not logged]\n`);
-    closeSync(this.fd);
-  }
 }
