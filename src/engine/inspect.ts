@@ -5,7 +5,7 @@ import { diffCommits, applyToWorkingTree } from './git/repo';
 import { experimentsOf, readJournal } from './journal/journal';
 import { journalPath, listSearches, readLock, readSettings, type SearchSettings } from './journal/store';
 import type { ExperimentRecord } from './types';
-import { isBetter } from './search/decide';
+import { bestExperiment } from './search/decide';
 
 export interface SearchView {
   settings: SearchSettings;
@@ -29,12 +29,7 @@ export function viewSearch(repoRoot: string, id: string): SearchView {
   }
   const lock = readLock(repoRoot, settings.file);
   const running = lock && lock.searchId === id ? { pid: lock.pid } : undefined;
-  let best: ExperimentRecord | undefined;
-  for (const e of experiments) {
-    if (e.mean === undefined || (e.verdict.kind !== 'kept' && e.verdict.kind !== 'baseline')) continue;
-    if (!best || isBetter(e.mean, best.mean!, metric.direction)) best = e;
-  }
-  return { settings, experiments, metric, running, stoppedBecause, best };
+  return { settings, experiments, metric, running, stoppedBecause, best: bestExperiment(experiments, metric.direction) };
 }
 
 /** The search a command means: the one named, else the latest (on `file`, when given). */

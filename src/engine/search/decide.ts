@@ -1,7 +1,7 @@
 // Whether a candidate truly beats its parent, given the noise measured on the baseline.
 // The rule is a one-sided z-test: the improvement must exceed Z standard errors of the difference
 // of the two means, with the per-run noise estimated from the baseline's repeats.
-import type { Direction } from '../types';
+import type { Direction, ExperimentRecord } from '../types';
 
 /** About 97.7% one-sided confidence. */
 export const Z = 2;
@@ -33,4 +33,14 @@ export function decide(candidate: Sample, parent: Sample, noise: number, directi
 /** Is a better than b, in the metric's direction? */
 export function isBetter(a: number, b: number, direction: Direction): boolean {
   return direction === 'lower' ? a < b : a > b;
+}
+
+/** The best verified result: the baseline or a kept experiment with the best mean. */
+export function bestExperiment(experiments: readonly ExperimentRecord[], direction: Direction): ExperimentRecord | undefined {
+  let best: ExperimentRecord | undefined;
+  for (const e of experiments) {
+    if (e.mean === undefined || (e.verdict.kind !== 'kept' && e.verdict.kind !== 'baseline')) continue;
+    if (!best || isBetter(e.mean, best.mean!, direction)) best = e;
+  }
+  return best;
 }

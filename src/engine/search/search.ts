@@ -13,7 +13,7 @@ import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../jour
 import { checkPatch, PatchRejected } from '../patch/validate';
 import type { ExperimentRecord, Proposal, Proposer, Runner, RunRecord, RunResult, Slot, Task, Verdict } from '../types';
 import { mean, seededRandom, stdev } from '../util/stats';
-import { decide, isBetter } from './decide';
+import { bestExperiment, decide, isBetter } from './decide';
 import { inferMetricName, parseMetrics } from './metric';
 
 export interface SearchOptions {
@@ -54,7 +54,7 @@ export class Search extends EventEmitter {
   private readonly task: Task;
   private readonly journal: JournalWriter;
   private readonly finished: ExperimentRecord[] = [];
-  private readonly running = new Map<string, Proposal | undefined>();
+  private readonly running = new Map<string, Proposal>();
   private readonly freeSlots: Slot[];
   private best: ExperimentRecord | undefined;
   private noise = 0;
@@ -148,19 +148,10 @@ export class Search extends EventEmitter {
     const baseline = done.find((e) => e.id === BASELINE_ID);
     if (baseline) {
       this.noise = baseline.spread ?? 0;
-      this.best = this.pickBest();
+      this.best = bestExperiment(this.finished, this.task.metric.direction);
     }
   }
 
-  private pickBest(): ExperimentRecord | undefined {
-    let best: ExperimentRecord | undefined;
-    for (const e of this.finished) {
-      if (e.mean === undefined) continue;
-      if (e.verdict.kind !== 'baseline' && e.verdict.kind !== 'kept') continue;
-      if (!best || isBetter(e.mean, best.mean!, this.task.metric.direction)) best = e;
-    }
-    return best;
-  }
 
   private worktreeRoot(): string {
     return path.join(ratchetDir(this.opts.repoRoot), 'worktrees', this.id);
@@ -410,7 +401,7 @@ export class Search extends EventEmitter {
         return readFileAt(this.opts.repoRoot, e.commit, file);
       },
       history: this.finished,
-      pending: [...this.running.values()].filter((p): p is Proposal => p !== undefined),
+      pending: [...this.running.values()],
       random: seededRandom(this.opts.settings.seed * 1_000_003 + Number(id.slice(1))),
       signal: this.signal,
     });
