@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { RatchetError } from './errors';
 import { findRepoRoot, snapshotWorkingTree } from './git/repo';
 import { listSearches, newSearchId, ratchetDir, readSettings, writeSettings, acquireLock, type SearchSettings } from './journal/store';
-import { createProposer, type ProposerOptions } from './proposers/registry';
+import { createProposer, type ProposerOptions, type ProposerRuntime } from './proposers/registry';
 import { LocalRunner } from './runners/local';
 import { Search } from './search/search';
 import { findTaskFileFor, inferTask, loadTaskFile, repoRelative, type InferOptions } from './task/load';
@@ -19,6 +19,10 @@ export interface StartOptions extends InferOptions {
   taskFile?: string;
   proposer?: string;
   proposerOptions?: ProposerOptions;
+  /** Keys and live connections the proposer needs now; never stored. */
+  proposerRuntime?: ProposerRuntime;
+  /** Threads of research open at once (proposers that follow the search policy). */
+  threads?: number;
   parallel?: number;
   gpus?: string[];
   seed?: number;
@@ -77,6 +81,7 @@ export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
       proposer: opts.proposer ?? 'tune',
       proposerOptions: opts.proposerOptions ? { ...opts.proposerOptions } : undefined,
       parallel: opts.parallel ?? 1,
+      threads: opts.threads,
       seed: opts.seed ?? 0,
       baselineCommit: '',
       createdAt: new Date().toISOString(),
@@ -85,7 +90,7 @@ export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
     };
   }
   // Check everything that can fail before taking the lock or writing anything.
-  const proposer = createProposer(settings.proposer, { ...(settings.proposerOptions as ProposerOptions), ...opts.proposerOptions });
+  const proposer = createProposer(settings.proposer, { ...(settings.proposerOptions as ProposerOptions), ...opts.proposerOptions }, opts.proposerRuntime);
   const release = acquireLock(repoRoot, settings.file, settings.id);
   try {
     if (!resumed) {
@@ -101,6 +106,7 @@ export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
       proposer,
       runner,
       maxExperiments: settings.maxRuns,
+      threads: settings.threads,
       deadline: settings.timeLimitSeconds !== undefined ? Date.now() + settings.timeLimitSeconds * 1000 : undefined,
       signal: opts.signal,
     });

@@ -88,6 +88,13 @@ export interface ExperimentRecord {
   commit?: string;
   /** Proposer-specific data, e.g. the hyper-parameter values `tune` chose. */
   meta?: Record<string, unknown>;
+  /** Why the policy asked for it: improve, debug, draft or combine (absent: improve). */
+  intent?: ProposalIntent['kind'];
+  /** For a combination: the other experiment it brings in (it must beat both to be kept); for a
+   * debug: the failed experiment it fixes. */
+  other?: ExperimentId;
+  /** What the model calls behind this experiment cost. */
+  usage?: ProposalUsage;
   runs: RunRecord[];
   /** Mean of the runs' values; the number decisions use. */
   mean?: number;
@@ -99,12 +106,55 @@ export interface ExperimentRecord {
   finishedAt: string;
 }
 
+/** What a model-driven proposal cost; recorded on the experiment it produced. */
+export interface ProposalUsage {
+  model: string;
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
 /** What a proposer returns: a hypothesis in words and a patch against the parent. */
 export interface Proposal {
   hypothesis: string;
   /** Unified diff, paths relative to the repo root (a/ and b/ prefixes allowed). */
   patch: string;
   meta?: Record<string, unknown>;
+  /** Set when the proposer tried and could not produce a usable patch (e.g. a model's answer
+   * that did not apply even after it was shown the error): recorded as a rejected experiment. */
+  failure?: string;
+  /** The research notes after this proposal, when the proposer keeps them (they replace the old). */
+  notes?: string;
+  usage?: ProposalUsage;
+}
+
+/** A line of research: experiments that extend each other towards one idea. */
+export interface ThreadInfo {
+  id: string;
+  /** What the thread is about, in a few words (the hypothesis that started it). */
+  focus?: string;
+}
+
+/** What the search policy asks of a proposal. */
+export type ProposalIntent =
+  /** Extend the parent, a good node of the thread, with a next step. */
+  | { kind: 'improve' }
+  /** Fix `failed`, a child of the parent that crashed, timed out or was rejected; its files are the
+   * edit base when it has a commit, and the resulting patch is against the parent. */
+  | { kind: 'debug'; failed: ExperimentRecord }
+  /** Start a new line of research from the parent, different from the threads in `others`. */
+  | { kind: 'draft'; others: ThreadInfo[] }
+  /** Bring `other`'s improvement into the parent. `merge` is git's three-way merge of the two:
+   * clean (then `patch` is the combined change against the parent) or with conflicts (then
+   * `conflicted` holds each conflicted file with git's markers, for the proposer to resolve). */
+  | { kind: 'combine'; other: ExperimentRecord; merge: MergeResult };
+
+export interface MergeResult {
+  clean: boolean;
+  /** The merged change as a unified diff against the parent (clean merges only). */
+  patch?: string;
+  conflicted?: { path: string; content: string }[];
 }
 
 export interface ProposalContext {
@@ -120,10 +170,25 @@ export interface ProposalContext {
   /** Deterministic per-search random numbers in [0, 1). */
   random(): number;
   signal: AbortSignal;
+  /** What the search policy asks for (absent: improve the parent). */
+  intent?: ProposalIntent;
+  /** The thread this proposal belongs to. */
+  thread?: ThreadInfo;
+  /** The search's research notes so far ('' at the start). */
+  notes?: string;
+  /** The noise level: the baseline's standard deviation of the metric. */
+  noise?: number;
 }
 
 export interface Proposer {
   readonly name: string;
+  /** How many propose() calls may run at once (default 1: each sees every earlier one as pending). */
+  readonly concurrency?: number;
+  /** Whether the proposer can follow intents other than improve (debug, draft, combine). */
+  readonly followsIntents?: boolean;
+  /** 'slow' when a proposal takes seconds or more (a model call): the search then asks for
+   * proposals ahead of need, from the moment the baseline starts. Default 'fast'. */
+  readonly latency?: 'fast' | 'slow';
   /** A new proposal, or null when the proposer has nothing more to try. */
   propose(ctx: ProposalContext): Promise<Proposal | null>;
 }

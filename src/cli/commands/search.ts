@@ -5,6 +5,10 @@ import { RatchetError } from '../../engine/errors';
 import { SshRunner } from '../../engine/runners/ssh';
 import { openSearch } from '../../engine/session';
 import { saveTask } from '../../engine/task/load';
+import type { ModelConfig } from '../../engine/llm/config';
+import { parseModelSpec, parsePrice } from '../../engine/llm/spec';
+import { defaultGuidanceFile } from '../../engine/proposers/llm/guidance';
+import type { ProposerOptions } from '../../engine/proposers/registry';
 import type { SearchSummary } from '../../engine/search/search';
 import { durationOption, intOption, parse } from '../args';
 import { fmtDelta, fmtMetric, fmtValue } from '../format';
@@ -25,14 +29,60 @@ export const searchHelp = `ratchet search FILE [options]     improve FILE with a
                        or user@host:port; one run per GPU it has. Without --host runs are local
   --host-slots N       at most N runs at a time on each host
   --ssh-config FILE    ssh config file to read instead of ~/.ssh/config
-  --proposer NAME      tune (default, offline) | random | replay
+  --proposer NAME      tune (default, offline) | random | replay | llm
   --patches DIR        patches for --proposer replay
+  --model P:NAME       the model for --proposer llm (implies it): openai:gpt-4o-mini,
+                       anthropic:claude-sonnet-4-5, or any OpenAI-compatible server's model
+                       with --base-url (vLLM, Ollama, llama.cpp…)
+  --base-url URL       the model API's base URL, e.g. http://localhost:11434/v1
+  --api-key-env NAME   environment variable holding the key (default OPENAI_API_KEY or
+                       ANTHROPIC_API_KEY; a local server needs none)
+  --price IN/OUT       dollars per million input/output tokens, for the cost budget
+  --budget-usd N       stop asking the model after N dollars (needs --price)
+  --budget-tokens N    stop asking the model after N tokens
+  --context-tokens N   prompt size the history is summarised to fit (default 24000)
+  --threads N          lines of research open at once (default 3)
+  --guidance FILE      your notes for the model, read before every proposal (default
+                       ratchet.guidance.md, or program.md, beside FILE)
   --max-runs N         stop after N experiments
   --time DURATION      stop starting experiments after e.g. 150s, 10m, 2h
   --seed N             the search's own random seed
   --save-task          save an inferred task as ratchet.task.json beside FILE
   --resume             continue the latest stopped search (on FILE, if given)
   --search ID          with --resume: which search`;
+
+type SearchValues = Partial<Record<'patches' | 'model' | 'base-url' | 'api-key-env' | 'price' | 'budget-usd' | 'budget-tokens' | 'context-tokens' | 'guidance', string>>;
+
+/** The proposer's settings from the flags; the key stays in the environment. */
+function proposerOptions(values: SearchValues, file: string | undefined, cwd: string): ProposerOptions | undefined {
+  const opts: ProposerOptions = {};
+  if (values.patches) opts.patches = path.resolve(cwd, values.patches);
+  if (values.model) {
+    const model: ModelConfig = { ...parseModelSpec(values.model) };
+    if (values['base-url']) model.baseUrl = values['base-url'];
+    if (values['api-key-env']) model.apiKeyEnv = values['api-key-env'];
+    if (values.price) model.price = parsePrice(values.price);
+    model.contextTokens = intOption(values['context-tokens'], 'context-tokens');
+    opts.model = model;
+    const maxUsd = numberOption(values['budget-usd'], 'budget-usd');
+    if (maxUsd !== undefined && !model.price) throw new RatchetError('--budget-usd needs the model\'s price', 'add --price IN/OUT in dollars per million tokens, e.g. --price 0.15/0.6');
+    opts.budget = { maxUsd, maxTokens: intOption(values['budget-tokens'], 'budget-tokens') };
+    if (values.guidance) opts.guidance = path.resolve(cwd, values.guidance);
+    else if (file) opts.guidance = defaultGuidanceFile(path.resolve(cwd, file));
+  } else {
+    for (const flag of ['base-url', 'api-key-env', 'price', 'budget-usd', 'budget-tokens', 'context-tokens', 'guidance'] as const) {
+      if (values[flag] !== undefined) throw new RatchetError(`--${flag} is for the llm proposer`, 'name the model with --model PROVIDER:NAME');
+    }
+  }
+  return Object.keys(opts).length > 0 ? opts : undefined;
+}
+
+function numberOption(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new RatchetError(`--${name} must be a number (got "${text}")`);
+  return n;
+}
 
 export async function searchCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(
@@ -51,6 +101,15 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       'ssh-config': { type: 'string' },
       proposer: { type: 'string' },
       patches: { type: 'string' },
+      model: { type: 'string' },
+      'base-url': { type: 'string' },
+      'api-key-env': { type: 'string' },
+      price: { type: 'string' },
+      'budget-usd': { type: 'string' },
+      'budget-tokens': { type: 'string' },
+      'context-tokens': { type: 'string' },
+      threads: { type: 'string' },
+      guidance: { type: 'string' },
       'max-runs': { type: 'string' },
       time: { type: 'string' },
       seed: { type: 'string' },
@@ -104,8 +163,10 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       parallel: runner ? runner.slots().length : intOption(values.parallel, 'parallel'),
       runner,
       gpus: values.gpus?.split(',').map((g) => g.trim()).filter(Boolean),
-      proposer: values.proposer,
-      proposerOptions: values.patches ? { patches: path.resolve(io.cwd, values.patches) } : undefined,
+      proposer: values.proposer ?? (values.model ? 'llm' : undefined),
+      proposerOptions: proposerOptions(values, positionals[0], io.cwd),
+      proposerRuntime: { onModelRetry: (reason) => io.err(`  ${reason}`) },
+      threads: intOption(values.threads, 'threads'),
       maxExperiments: intOption(values['max-runs'], 'max-runs'),
       timeLimitSeconds: durationOption(values.time, 'time'),
       seed: intOption(values.seed, 'seed', 0),

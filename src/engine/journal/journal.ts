@@ -8,7 +8,9 @@ import type { ExperimentRecord } from '../types';
 
 export type JournalRecord =
   | { type: 'search-started'; at: string; pid: number }
-  | { type: 'experiment-started'; at: string; id: string; parent?: string; hypothesis: string }
+  | { type: 'experiment-started'; at: string; id: string; parent?: string; hypothesis: string; thread?: string }
+  /** The research notes as a proposer last wrote them (they replace earlier ones). */
+  | { type: 'notes'; at: string; by: string; text: string }
   | { type: 'experiment'; at: string; experiment: ExperimentRecord }
   | { type: 'best'; at: string; id: string; mean: number }
   | { type: 'metric-chosen'; at: string; name: string; direction: 'lower' | 'higher' }

@@ -14,6 +14,8 @@ export interface SearchSettings {
   proposer: string;
   proposerOptions?: Record<string, unknown>;
   parallel: number;
+  /** Threads of research open at once, for proposers that follow the search policy. */
+  threads?: number;
   seed: number;
   /** The snapshot of the working tree the search started from. */
   baselineCommit: string;

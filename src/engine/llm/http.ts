@@ -206,7 +206,7 @@ class Watchdog {
       return answering
         ? droppedConnection(this.t, `the connection dropped mid-answer (${why})`)
         : new RetryableError(
-            `Could not reach ${this.t.who} at ${this.t.baseUrl} (${why})`,
+            `Could not reach ${this.t.who.includes(this.t.baseUrl) ? this.t.who : `${this.t.who} at ${this.t.baseUrl}`} (${why})`,
             'MODEL_NETWORK',
             `Check that the server is running and reachable, and that \`baseUrl\` (${this.t.baseUrl}) is right.`,
           );

@@ -2,7 +2,7 @@
 // experiment per runner slot at a time. Everything it learns goes to the journal first; the
 // in-memory state is only ever a view of what the journal already holds.
 import { EventEmitter } from 'node:events';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
 import { auditPatch } from '../audit/checks';
@@ -11,10 +11,12 @@ import { GitError, pruneWorktrees, readFileAt, updateRef } from '../git/repo';
 import { experimentsOf, JournalWriter, readJournal, type JournalRecord } from '../journal/journal';
 import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../journal/store';
 import { checkPatch, PatchRejected } from '../patch/validate';
-import type { ExperimentRecord, Proposal, Proposer, Runner, RunRecord, RunResult, Slot, Task, Verdict } from '../types';
+import { mergeExperiments } from '../git/merge';
+import type { ExperimentRecord, Proposal, ProposalIntent, Proposer, Runner, RunRecord, RunResult, Slot, Task, ThreadInfo, Verdict } from '../types';
 import { mean, seededRandom, stdev } from '../util/stats';
 import { bestExperiment, decide, isBetter } from './decide';
 import { inferMetricName, parseMetrics } from './metric';
+import { choose, type Choice } from './policy';
 
 export interface SearchOptions {
   repoRoot: string;
@@ -27,6 +29,10 @@ export interface SearchOptions {
   deadline?: number;
   /** Most runs (seeds) one candidate gets when its result is within the noise. */
   maxSeeds?: number;
+  /** Threads of research open at once, for proposers that follow the policy's intents (default 3). */
+  threads?: number;
+  /** Ask for proposals while runs execute, so slots do not wait for the proposer (default on). */
+  pipelining?: boolean;
   signal: AbortSignal;
 }
 
@@ -49,13 +55,42 @@ export interface SearchSummary {
 
 const BASELINE_ID = 'e0';
 const MAX_PROPOSER_FAILURES_IN_A_ROW = 5;
+const DEFAULT_THREADS = 3;
+/** Ask for a proposal this many proposal-latencies before a slot is expected to free up. */
+const PROPOSAL_LEAD_FACTOR = 1.5;
+/** Below this fraction of a run's time, a proposal's latency is not worth hiding. */
+const WORTH_PIPELINING = 0.02;
+
+/** A proposal on its way: chosen by the policy, then made, then run. */
+interface Prepared {
+  id: string;
+  parent: ExperimentRecord;
+  thread: ThreadInfo;
+  intent: ProposalIntent['kind'];
+  other?: string;
+  proposal?: Proposal;
+}
 
 export class Search extends EventEmitter {
   private readonly task: Task;
   private readonly journal: JournalWriter;
   private readonly finished: ExperimentRecord[] = [];
-  private readonly running = new Map<string, Proposal>();
+  /** Proposals handed out and not finished: being made, waiting for a slot, or running. */
+  private readonly pending = new Map<string, Prepared>();
+  /** Proposals made and waiting for a free slot, oldest first. */
+  private readonly ready: Prepared[] = [];
+  private generating = 0;
+  private baselineDone = true;
+  private readonly slotCount: number;
   private readonly freeSlots: Slot[];
+  /** When each busy slot's current run started, to foresee when it frees up. */
+  private readonly runStartedAt = new Map<string, number>();
+  private readonly runDurations: number[] = [];
+  /** How long a proposal takes, smoothed (0 until the first one). */
+  private proposalLatency = 0;
+  private notes = '';
+  /** Wakes the loop when a run starts (it may then ask for the next proposal earlier). */
+  private onRunStarted: () => void = () => undefined;
   private best: ExperimentRecord | undefined;
   private noise = 0;
   private nextNumber = 1;
@@ -66,14 +101,13 @@ export class Search extends EventEmitter {
   /** Aborted by the user's signal, or by a fatal error so that no run outlives the search. */
   private readonly stopAll = new AbortController();
   private readonly signal: AbortSignal;
-  /** Proposals are made one at a time, so each proposer sees every earlier one as pending. */
-  private proposing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: SearchOptions) {
     super();
     // The task is copied: an inferred metric name is filled in once the baseline has run.
     this.task = { ...opts.settings.task, metric: { ...opts.settings.task.metric } };
     this.freeSlots = [...opts.runner.slots()];
+    this.slotCount = this.freeSlots.length;
     this.signal = AbortSignal.any([opts.signal, this.stopAll.signal]);
     this.journal = new JournalWriter(journalPath(opts.repoRoot, opts.settings.id));
   }
@@ -95,12 +129,21 @@ export class Search extends EventEmitter {
       this.restore();
       this.record({ type: 'search-started', at: now(), pid: process.pid });
       await this.cleanWorktrees();
+      let baseline: Promise<void> | undefined;
       if (!this.finished.some((e) => e.id === BASELINE_ID)) {
         if (this.task.setup) await this.runSetup();
-        await this.runBaseline();
+        baseline = this.runBaseline();
+        // A slow proposer starts thinking while the baseline runs; the others wait for it.
+        if (!this.proposesAhead()) {
+          await baseline;
+          baseline = undefined;
+        } else {
+          this.best = this.provisionalBaseline();
+          baseline.catch(() => undefined); // reported through the loop
+        }
       }
-      this.emitEvent({ type: 'phase', phase: 'search' });
-      await this.loop();
+      if (!baseline) this.emitEvent({ type: 'phase', phase: 'search' });
+      await this.loop(baseline);
       const reason = this.opts.signal.aborted ? 'stopped by the user' : this.stopReason || 'done';
       this.record({ type: 'search-stopped', at: now(), reason });
       return this.summary(reason);
@@ -115,6 +158,7 @@ export class Search extends EventEmitter {
     const { records } = readJournal(journalPath(this.opts.repoRoot, this.id));
     for (const r of records) {
       if (r.type === 'metric-chosen') this.task.metric = { name: r.name, direction: r.direction };
+      if (r.type === 'notes') this.notes = r.text;
     }
     const done = experimentsOf(records);
     const doneIds = new Set(done.map((e) => e.id));
@@ -128,7 +172,7 @@ export class Search extends EventEmitter {
         const interrupted: ExperimentRecord = {
           id: r.id,
           parent: r.parent,
-          thread: 'main',
+          thread: r.thread ?? 'main',
           hypothesis: r.hypothesis,
           proposer: this.opts.proposer.name,
           patch: '',
@@ -294,117 +338,293 @@ export class Search extends EventEmitter {
     return this.opts.deadline !== undefined && Date.now() >= this.opts.deadline;
   }
 
-  private async loop(): Promise<void> {
+  /**
+   * Runs ready proposals on free slots and asks for new ones early enough that a slot finishing
+   * its run finds the next proposal waiting: the model thinks while the GPUs work.
+   */
+  private async loop(baselineRunning?: Promise<void>): Promise<void> {
     const active = new Set<Promise<void>>();
+    const track = (work: () => Promise<void>) => {
+      const task: Promise<void> = work().finally(() => active.delete(task));
+      active.add(task);
+    };
+    this.baselineDone = baselineRunning === undefined;
+    if (baselineRunning) {
+      track(async () => {
+        await baselineRunning;
+        this.baselineDone = true;
+        this.emitEvent({ type: 'phase', phase: 'search' });
+      });
+    }
     for (;;) {
-      while (this.freeSlots.length > 0 && this.canStart()) {
+      while (this.baselineDone && this.freeSlots.length > 0 && this.ready.length > 0 && !this.signal.aborted && !this.pastDeadline()) {
         const slot = this.freeSlots.shift()!;
-        this.startedThisSession++;
-        const task: Promise<void> = this.experiment(slot).finally(() => {
-          this.freeSlots.push(slot);
-          active.delete(task);
-        });
-        active.add(task);
+        const prepared = this.ready.shift()!;
+        // A proposal made while the baseline ran points at its placeholder; decisions need the real one.
+        prepared.parent = this.finished.find((e) => e.id === prepared.parent.id) ?? prepared.parent;
+        track(() => this.runExperiment(prepared, slot).finally(() => this.releaseSlot(slot)));
       }
-      if (active.size === 0) return;
+      while (this.shouldPropose()) track(() => this.prepareNext());
+      if (active.size === 0) break;
+      const wake = this.nextProposalDue();
+      let timer: NodeJS.Timeout | undefined;
+      const waited = wake === undefined ? [] : [new Promise<void>((resolve) => (timer = setTimeout(resolve, wake)))];
+      // A run starting changes when its slot is expected to free up: look again then.
+      const runStarted = new Promise<void>((resolve) => (this.onRunStarted = resolve));
       try {
-        await Promise.race(active);
+        await Promise.race([...active, ...waited, runStarted]);
       } catch (e) {
         // A fatal error (e.g. the journal's disk is full): cancel every other run, let them
         // finish cancelling, then report it.
         this.stopAll.abort();
         await Promise.allSettled(active);
         throw e;
+      } finally {
+        clearTimeout(timer);
       }
     }
+    // Proposals made ahead that no slot took before the stop are kept, marked as never run.
+    for (const p of this.ready.splice(0)) this.recordUnrun(p);
+  }
+
+  private releaseSlot(slot: Slot): void {
+    this.runStartedAt.delete(slot.id);
+    this.freeSlots.push(slot);
+  }
+
+  /** Proposals wanted now: one for every free slot, and one for every slot expected to free up
+   * within the time a proposal takes (with a margin), unless pipelining is off. */
+  private shouldPropose(): boolean {
+    if (!this.canStart() || this.generating >= this.concurrency) return false;
+    // While the baseline runs, every slot will want a proposal the moment it ends.
+    const wanted = this.baselineDone ? this.freeSlots.length + this.slotsFreeWithin(this.lead()) : this.slotCount;
+    return this.ready.length + this.generating < wanted;
+  }
+
+  private proposesAhead(): boolean {
+    return this.opts.pipelining !== false && this.opts.proposer.latency === 'slow';
+  }
+
+  /** Stands in for the baseline while it runs, so proposals can be made against its commit. */
+  private provisionalBaseline(): ExperimentRecord {
+    const at = now();
+    return {
+      id: BASELINE_ID,
+      thread: 'main',
+      hypothesis: 'baseline: the working tree as it was when the search started (still running)',
+      proposer: 'baseline',
+      patch: '',
+      commit: this.opts.settings.baselineCommit,
+      runs: [],
+      audit: [],
+      verdict: { kind: 'baseline' },
+      startedAt: at,
+      finishedAt: at,
+    };
+  }
+
+  private lead(): number {
+    if (this.opts.pipelining === false) return 0;
+    // Slots that free up together queue for the proposer: look ahead for every round of calls
+    // it takes to serve all of them.
+    const rounds = Math.ceil(this.slotCount / this.concurrency);
+    if (this.opts.proposer.latency === 'slow') return PROPOSAL_LEAD_FACTOR * this.proposalLatency * rounds;
+    // A proposer much faster than a run costs the slots almost nothing when asked on demand, and
+    // asking early would only make its proposals from staler results.
+    if (this.proposalLatency < WORTH_PIPELINING * this.expectedRunMs()) return 0;
+    return PROPOSAL_LEAD_FACTOR * this.proposalLatency * rounds;
+  }
+
+  private expectedRunMs(): number {
+    const recent = this.runDurations.slice(-10).sort((a, b) => a - b);
+    return recent.length > 0 ? recent[Math.floor(recent.length / 2)]! : Infinity;
+  }
+
+  private slotsFreeWithin(ms: number): number {
+    if (ms <= 0) return 0;
+    const horizon = Date.now() + ms;
+    let n = 0;
+    for (const started of this.runStartedAt.values()) if (started + this.expectedRunMs() <= horizon) n++;
+    return n;
+  }
+
+  /** Milliseconds until the next busy slot comes within the proposal lead; undefined: none will. */
+  private nextProposalDue(): number | undefined {
+    if (!this.canStart() || this.generating >= this.concurrency || this.lead() <= 0) return undefined;
+    const run = this.expectedRunMs();
+    if (!Number.isFinite(run)) return undefined;
+    const due = [...this.runStartedAt.values()].map((t) => t + run - this.lead() - Date.now()).filter((d) => d > 0);
+    return due.length > 0 ? Math.ceil(Math.min(...due)) + 1 : undefined;
   }
 
   private ref(id: string): string {
     return `refs/ratchet/${this.id}/${id}`;
   }
 
-  /** One experiment from proposal to verdict, on one slot. */
-  private async experiment(slot: Slot): Promise<void> {
-    let parent = this.best!;
-    let id = '';
+  /** Asks the policy what to do next and the proposer for a proposal; queues it for a slot. */
+  private async prepareNext(): Promise<void> {
+    this.generating++;
+    this.startedThisSession++;
+    const choice = this.choose();
+    const prepared: Prepared = {
+      id: `e${this.nextNumber++}`,
+      parent: choice.parent,
+      thread: choice.thread,
+      intent: choice.intent.kind,
+      other: choice.intent.kind === 'combine' ? choice.intent.other.id : choice.intent.kind === 'debug' ? choice.intent.failed.id : undefined,
+    };
+    this.pending.set(prepared.id, prepared);
+    const started = Date.now();
     let proposal: Proposal | null;
-    const turn = this.proposing.then(async () => {
-      parent = this.best!;
-      id = `e${this.nextNumber++}`;
-      const p = await this.propose(parent, id);
-      if (p) this.running.set(id, p);
-      return p;
-    });
-    this.proposing = turn.catch(() => undefined);
     try {
-      proposal = await turn;
-      this.proposerFailures = 0;
+      proposal = await this.propose(prepared, choice);
+      this.proposalLatency = this.proposalLatency === 0 ? Date.now() - started : 0.7 * this.proposalLatency + 0.3 * (Date.now() - started);
     } catch (e) {
+      this.pending.delete(prepared.id);
       if (this.signal.aborted) return;
       if (e instanceof RatchetError) {
         this.exhausted = true;
         this.stopReason = e.describe();
         return;
       }
-      if (++this.proposerFailures >= MAX_PROPOSER_FAILURES_IN_A_ROW) {
-        this.exhausted = true;
-        this.stopReason = `the ${this.opts.proposer.name} proposer failed ${this.proposerFailures} times in a row: ${(e as Error).message}`;
-      }
+      this.countProposerFailure((e as Error).message);
       return;
+    } finally {
+      this.generating--;
     }
     if (proposal === null) {
+      this.pending.delete(prepared.id);
       if (this.signal.aborted || this.exhausted || this.pastDeadline()) return;
       this.exhausted = true;
       this.stopReason ||= `the ${this.opts.proposer.name} proposer has nothing more to try`;
       return;
     }
-    if (this.signal.aborted) {
-      this.running.delete(id);
+    prepared.proposal = proposal;
+    if (proposal.notes !== undefined && proposal.notes.trim() !== '' && proposal.notes !== this.notes) this.saveNotes(prepared.id, proposal.notes);
+    if (proposal.failure !== undefined) {
+      this.pending.delete(prepared.id);
+      this.recordFailedProposal(prepared, proposal);
+      this.countProposerFailure(proposal.failure);
       return;
     }
-    const startedAt = now();
-    try {
-      this.record({ type: 'experiment-started', at: startedAt, id, parent: parent.id, hypothesis: proposal.hypothesis });
-      this.emitEvent({ type: 'experiment-started', id, parent: parent.id, hypothesis: proposal.hypothesis });
-      const exp: ExperimentRecord = {
-        id,
-        parent: parent.id,
-        thread: 'main',
-        hypothesis: proposal.hypothesis,
-        proposer: this.opts.proposer.name,
-        patch: proposal.patch,
-        meta: proposal.meta,
-        runs: [],
-        audit: [],
-        verdict: { kind: 'cancelled' },
-        startedAt,
-        finishedAt: startedAt,
-      };
-      exp.verdict = await this.evaluate(exp, parent, slot);
-      exp.finishedAt = now();
-      this.finish(exp);
-    } finally {
-      this.running.delete(id);
+    this.proposerFailures = 0;
+    this.ready.push(prepared);
+  }
+
+  private countProposerFailure(message: string): void {
+    if (++this.proposerFailures >= MAX_PROPOSER_FAILURES_IN_A_ROW) {
+      this.exhausted = true;
+      this.stopReason = `the ${this.opts.proposer.name} proposer failed ${this.proposerFailures} times in a row: ${message}`;
     }
   }
 
-  private propose(parent: ExperimentRecord, id: string): Promise<Proposal | null> {
+  /** The policy's choice; a proposer that only improves always extends the best node. */
+  private choose(): Choice {
+    if (!this.opts.proposer.followsIntents) return { parent: this.best!, thread: { id: 'main' }, intent: { kind: 'improve' } };
+    return choose({
+      finished: this.finished,
+      pending: [...this.pending.values()].map((p) => ({ parent: p.parent.id, thread: p.thread.id, intent: p.intent, other: p.other })),
+      best: this.best!,
+      direction: this.task.metric.direction,
+      maxThreads: Math.max(1, this.opts.threads ?? DEFAULT_THREADS),
+      random: seededRandom(this.opts.settings.seed * 7919 + this.nextNumber),
+    });
+  }
+
+  private async propose(prepared: Prepared, choice: Choice): Promise<Proposal | null> {
     // This experiment is already counted; only a stop, the proposer running dry or the clock
     // can cancel it while it waited for its turn.
-    if (this.signal.aborted || this.exhausted || this.pastDeadline()) return Promise.resolve(null);
+    if (this.signal.aborted || this.exhausted || this.pastDeadline()) return null;
+    let intent: ProposalIntent;
+    if (choice.intent.kind === 'combine') {
+      const other = choice.intent.other;
+      const merge = await mergeExperiments(this.opts.repoRoot, choice.parent.commit!, other.commit!, this.task.editable);
+      intent = { kind: 'combine', other, merge };
+    } else {
+      intent = choice.intent;
+    }
     return this.opts.proposer.propose({
       task: this.task,
-      parent,
+      parent: choice.parent,
       readFile: (exp, file) => {
-        const e = this.finished.find((x) => x.id === exp);
+        // The parent may be the baseline's placeholder while the baseline still runs.
+        const e = this.finished.find((x) => x.id === exp) ?? (choice.parent.id === exp ? choice.parent : undefined);
         if (!e?.commit) throw new Error(`experiment ${exp} has no commit`);
         return readFileAt(this.opts.repoRoot, e.commit, file);
       },
       history: this.finished,
-      pending: [...this.running.values()],
-      random: seededRandom(this.opts.settings.seed * 1_000_003 + Number(id.slice(1))),
+      pending: [...this.pending.values()].flatMap((p) => (p.proposal ? [p.proposal] : [])),
+      random: seededRandom(this.opts.settings.seed * 1_000_003 + Number(prepared.id.slice(1))),
       signal: this.signal,
+      intent,
+      thread: choice.thread,
+      notes: this.notes,
+      noise: this.noise,
     });
+  }
+
+  private saveNotes(by: string, text: string): void {
+    this.notes = text;
+    this.record({ type: 'notes', at: now(), by, text });
+    // A readable copy beside the journal; the journal is the record.
+    try {
+      writeFileSync(path.join(searchDir(this.opts.repoRoot, this.id), 'notes.md'), text.endsWith('\n') ? text : text + '\n');
+    } catch {
+      // The journal holds the notes; a failed copy loses nothing.
+    }
+  }
+
+  private newRecord(p: Prepared, startedAt: string): ExperimentRecord {
+    const proposal = p.proposal!;
+    const exp: ExperimentRecord = {
+      id: p.id,
+      parent: p.parent.id,
+      thread: p.thread.id,
+      hypothesis: proposal.hypothesis,
+      proposer: this.opts.proposer.name,
+      patch: proposal.patch,
+      meta: proposal.meta,
+      runs: [],
+      audit: [],
+      verdict: { kind: 'cancelled' },
+      startedAt,
+      finishedAt: startedAt,
+    };
+    if (p.intent !== 'improve' || this.opts.proposer.followsIntents) exp.intent = p.intent;
+    if (p.other !== undefined) exp.other = p.other;
+    if (proposal.usage) exp.usage = proposal.usage;
+    return exp;
+  }
+
+  /** A proposal the proposer could not make usable: recorded, so the next prompt learns from it. */
+  private recordFailedProposal(p: Prepared, proposal: Proposal): void {
+    const exp = this.newRecord(p, now());
+    exp.verdict = { kind: 'rejected', reason: proposal.failure! };
+    this.record({ type: 'experiment-started', at: exp.startedAt, id: exp.id, parent: exp.parent, hypothesis: exp.hypothesis, thread: exp.thread });
+    this.emitEvent({ type: 'experiment-started', id: exp.id, parent: exp.parent, hypothesis: exp.hypothesis });
+    this.finish(exp);
+  }
+
+  private recordUnrun(p: Prepared): void {
+    this.pending.delete(p.id);
+    const exp = this.newRecord(p, now());
+    exp.meta = { ...exp.meta, note: 'proposed, never run: the search stopped before a slot was free' };
+    this.finish(exp);
+  }
+
+  /** One experiment from its proposal to its verdict, on one slot. */
+  private async runExperiment(p: Prepared, slot: Slot): Promise<void> {
+    const startedAt = now();
+    try {
+      const exp = this.newRecord(p, startedAt);
+      this.record({ type: 'experiment-started', at: startedAt, id: exp.id, parent: exp.parent, hypothesis: exp.hypothesis, thread: exp.thread });
+      this.emitEvent({ type: 'experiment-started', id: exp.id, parent: exp.parent, hypothesis: exp.hypothesis });
+      exp.verdict = await this.evaluate(exp, p.parent, slot);
+      exp.finishedAt = now();
+      this.finish(exp);
+    } finally {
+      this.pending.delete(p.id);
+    }
   }
 
   private async evaluate(exp: ExperimentRecord, parent: ExperimentRecord, slot: Slot): Promise<Verdict> {
@@ -442,7 +662,14 @@ export class Search extends EventEmitter {
     if (hack) return { kind: 'flagged', reason: hack.message };
     const d = decide({ mean: exp.mean!, n: exp.runs.length }, parentSample(), this.noise, this.task.metric.direction);
     const fmt = (x: number) => x.toPrecision(3);
-    if (d.kind === 'better') return { kind: 'kept', improvement: d.improvement, threshold: d.threshold };
+    if (d.kind === 'better') {
+      const other = exp.intent === 'combine' ? this.finished.find((e) => e.id === exp.other) : undefined;
+      if (other?.mean !== undefined) {
+        const o = decide({ mean: exp.mean!, n: exp.runs.length }, { mean: other.mean, n: other.runs.filter((r) => r.value !== undefined).length }, this.noise, this.task.metric.direction);
+        if (o.kind !== 'better') return { kind: 'discarded', reason: `better than ${parent.id} but not than ${other.id}, the experiment it combines` };
+      }
+      return { kind: 'kept', improvement: d.improvement, threshold: d.threshold };
+    }
     if (d.kind === 'close') {
       return { kind: 'discarded', reason: `within the noise: better by ${fmt(d.improvement)} over ${exp.runs.length} runs, needs > ${fmt(d.threshold)}` };
     }
@@ -477,6 +704,9 @@ export class Search extends EventEmitter {
   private async execute(id: string, commit: string, seed: number, slot: Slot, command: string, logName: string) {
     if (seed >= 0) this.emitEvent({ type: 'run-started', id, seed, slot: slot.id });
     const logRel = path.join('logs', logName);
+    const started = Date.now();
+    this.runStartedAt.set(slot.id, started);
+    this.onRunStarted();
     const result = await this.opts.runner.run({
       experimentId: id,
       seed,
@@ -499,6 +729,7 @@ export class Search extends EventEmitter {
       signal: this.signal,
     });
     const run = this.toRunRecord(result, seed, logRel, slot);
+    if (!result.cancelled && !result.spawnError) this.runDurations.push(Date.now() - started);
     return { run, result, findings: result.audit };
   }
 
@@ -528,7 +759,11 @@ export class Search extends EventEmitter {
 
   /** Experiments started and not yet finished. */
   get inFlight(): number {
-    return this.running.size;
+    return this.pending.size;
+  }
+
+  private get concurrency(): number {
+    return Math.max(1, this.opts.proposer.concurrency ?? 1);
   }
 }
 

@@ -23,6 +23,8 @@ export interface PromptInput {
   notes: string;
   /** The user's own guidance (a research programme), read fresh each time. */
   guidance?: string;
+  /** Hypotheses being tried right now by other proposals, so this one tries something else. */
+  inFlight?: string[];
   /** Budget for system + user together, in tokens estimated as ceil(chars / 4). */
   contextTokens: number;
 }
@@ -147,10 +149,14 @@ function userPrompt(input: PromptInput, plan: Plan, files: string): { text: stri
   const notes = input.notes.trim() ? clip(input.notes.trim(), plan.textChars, 'notes') : '(none yet)';
   parts.push(`## Research notes so far\n${notes}`);
   parts.push(history.text);
+  const inFlight = (input.inFlight ?? []).slice(-MAX_IN_FLIGHT_SHOWN);
+  if (inFlight.length > 0) parts.push(`## Being tried right now (do not repeat these)\n${inFlight.map((h) => `- ${oneLine(h, 200)}`).join('\n')}`);
   parts.push(instruction(input, view, plan.patchChars));
   parts.push(files);
   return { text: parts.join('\n\n'), summarised: history.summarised };
 }
+
+const MAX_IN_FLIGHT_SHOWN = 8;
 
 /** Text cut to `max` characters, saying how much was cut. */
 function clip(text: string, max: number, what: string): string {

@@ -1,0 +1,175 @@
+// The llm proposer end to end: the CLI runs a search on the bundled example with a real local
+// model server (OpenAI-compatible, then Anthropic-shaped) answering from a script: good patches, a
+// malformed answer, a patch to a protected file, a rate limit, a dropped stream.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { experimentsOf, readJournal } from '../../src/engine/journal/journal';
+import type { ExperimentRecord } from '../../src/engine/types';
+import { git, REPO, runCli, tempDir } from '../helpers';
+import { reply, startAnthropicServer, startOpenAiServer, type Reply } from '../helpers/model-servers';
+
+const TRAIN = readFileSync(path.join(REPO, 'examples/charlm/train.py'), 'utf8');
+
+/** The example's line that sets `name`, exactly as the model would copy it from the prompt. */
+function line(name: string): string {
+  const found = TRAIN.split('\n').find((l) => l.startsWith(`${name} = `));
+  assert.ok(found, `${name} in train.py`);
+  return found;
+}
+
+function answer(hypothesis: string, file: string, search: string, replace: string, notes?: string): string {
+  return [
+    '### Hypothesis',
+    hypothesis,
+    ...(notes ? ['### Notes', notes] : []),
+    '### Edits',
+    file,
+    '<<<<<<< SEARCH',
+    search,
+    '=======',
+    replace,
+    '>>>>>>> REPLACE',
+    '',
+  ].join('\n');
+}
+
+function setKnob(name: string, value: string, why: string, notes?: string): string {
+  const old = line(name);
+  return answer(why, 'train.py', old, old.replace(/= \S+/, `= ${value}`), notes);
+}
+
+function exampleRepo(t: TestContext): string {
+  const repo = tempDir(t);
+  cpSync(path.join(REPO, 'examples/charlm'), repo, { recursive: true, filter: (src) => !src.includes('__pycache__') });
+  git(repo, 'init', '-q');
+  git(repo, 'add', '-A');
+  git(repo, '-c', 'user.name=Test', '-c', 'user.email=test@localhost', 'commit', '-qm', 'example');
+  return repo;
+}
+
+function searchOf(repo: string): { experiments: ExperimentRecord[]; dir: string; journal: string } {
+  const [id] = readdirSync(path.join(repo, '.ratchet/searches'));
+  const dir = path.join(repo, '.ratchet/searches', id!);
+  const journal = readFileSync(path.join(dir, 'journal.jsonl'), 'utf8');
+  return { experiments: experimentsOf(readJournal(path.join(dir, 'journal.jsonl')).records), dir, journal };
+}
+
+/** The last user message of a chat request, whichever API shape it came in. */
+function lastUserText(body: { messages: { role: string; content: unknown }[] }): string {
+  const m = body.messages[body.messages.length - 1]!;
+  return typeof m.content === 'string' ? m.content : JSON.stringify(m.content);
+}
+
+test('an llm search on the example keeps a real gain, corrects a malformed answer, records a forbidden patch, waits out a 429', async (t) => {
+  const repo = exampleRepo(t);
+  writeFileSync(path.join(repo, 'ratchet.guidance.md'), 'Prefer changes to the learning-rate schedule first.\n');
+  // First answers in the order the model is asked; a correction request gets the plan's retry.
+  const plans: { first: Reply | string; retry?: string }[] = [
+    { first: setKnob('LEARNING_RATE', '0.05', 'A larger step size: 0.01 under-trains in the fixed number of steps.', 'LR 0.01 looks too small for 40k steps.') },
+    { first: 'I would raise HASH_BUCKETS to cut collisions.', retry: setKnob('HASH_BUCKETS', '4096', 'More hash buckets: fewer collisions between contexts.') },
+    {
+      first: answer('Train on the validation text too.', 'data/val.txt', 'a', 'b'),
+      retry: answer('Train on the validation text too.', 'data/val.txt', 'a', 'b'),
+    },
+    { first: 'rate-limited' },
+    { first: setKnob('CONTEXT_ORDER', '3', 'Longer context: order 3 sees more of each word.') },
+  ];
+  let next = 0;
+  let limited: { at: number; body: string } | undefined;
+  const byConversation = new Map<string, number>();
+  const server = await startOpenAiServer([], {
+    otherwise: (body, req) => {
+      const turns = body.messages.filter((m: { role: string }) => m.role !== 'system');
+      const first = turns[0].content as string;
+      if (turns.length > 1) return plans[byConversation.get(first)!]!.retry ?? setKnob('WEIGHT_DECAY', '0.01', 'Less weight decay.');
+      const i = next++;
+      byConversation.set(first, i);
+      if (plans[i]?.first === 'rate-limited') {
+        limited = { at: req.at, body: JSON.stringify(body) };
+        return reply.status(429, { headers: { 'retry-after': '1' } });
+      }
+      return plans[i]?.first ?? setKnob('WEIGHT_DECAY', String(0.01 + i / 1000), `Weight decay ${0.01 + i / 1000}.`);
+    },
+  });
+  t.after(() => server.close());
+
+  const r = await runCli(repo, ['search', 'train.py', '--model', 'openai:test-model', '--base-url', server.url, '--parallel', '2', '--repeats', '2', '--max-runs', '6', '--threads', '2']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /proposer llm/);
+
+  const { experiments, dir, journal } = searchOf(repo);
+  const tried = experiments.filter((e) => e.id !== 'e0');
+  assert.equal(tried.length, 6, `${tried.map((e) => `${e.id} ${e.verdict.kind}`).join(', ')}\n${r.stdout}`);
+  assert.ok(tried.every((e) => e.proposer === 'llm'));
+
+  // The learning-rate change is a real gain on the real script, and is kept.
+  const lr = tried.find((e) => /LEARNING_RATE = 0\.05/.test(e.patch));
+  assert.ok(lr, 'the learning-rate proposal ran');
+  assert.equal(lr.verdict.kind, 'kept', JSON.stringify(lr.verdict));
+
+  // The malformed answer went back to the model once, with the exact problem; the fix ran.
+  const correction = server.requests.find((q) => q.body.messages.length === 4 && /could not be used/.test(lastUserText(q.body)) && /HASH_BUCKETS/.test(q.body.messages[2].content));
+  assert.ok(correction, 'a correction request after the malformed answer');
+  assert.match(lastUserText(correction.body), /Hypothesis|Edits/);
+  assert.ok(tried.some((e) => /HASH_BUCKETS = 4096/.test(e.patch)), 'the corrected proposal ran');
+
+  // A patch to the protected data, twice: recorded as a rejected proposal, never run.
+  const forbidden = tried.find((e) => /validation text/.test(e.hypothesis));
+  assert.ok(forbidden);
+  assert.equal(forbidden.verdict.kind, 'rejected');
+  assert.match((forbidden.verdict as { reason: string }).reason, /protected|not an editable/);
+  assert.equal(forbidden.runs.length, 0);
+  assert.ok(!tried.some((e) => e.patch.includes('data/val.txt')));
+
+  // The 429 was waited out (Retry-After: 1) and the same request answered afterwards.
+  assert.ok(limited, 'the model answered one request with 429');
+  const again = server.requests.find((q) => q.at > limited!.at && JSON.stringify(q.body) === limited!.body);
+  assert.ok(again, 'the rate-limited request was sent again');
+  assert.ok(again.at - limited.at >= 950, `waited ${again.at - limited.at} ms for Retry-After: 1`);
+  const after429 = tried.find((e) => /CONTEXT_ORDER = 3/.test(e.patch));
+  assert.ok(after429, 'the proposal after the rate limit ran');
+
+  // Every request carried the task's rules, the user's guidance and the search's notes once written.
+  for (const q of server.requests) {
+    assert.match(q.body.messages[0].role === 'system' ? q.body.messages[0].content : '', /val_bpb/);
+    assert.match(q.body.messages.find((m: { role: string }) => m.role === 'user').content, /learning-rate schedule first/);
+  }
+  assert.ok(server.requests.some((q) => /LR 0\.01 looks too small/.test(JSON.stringify(q.body.messages))), 'the notes reached a later prompt');
+  assert.match(readFileSync(path.join(dir, 'notes.md'), 'utf8'), /LR 0\.01 looks too small/);
+
+  // Usage is on every model-made experiment; threads are named.
+  for (const e of tried.filter((x) => x.meta?.merge !== 'clean')) {
+    assert.ok(e.usage && e.usage.calls >= 1 && e.usage.inputTokens > 0, `${e.id} usage ${JSON.stringify(e.usage)}`);
+  }
+  assert.ok(tried.every((e) => /^t\d+$/.test(e.thread)), tried.map((e) => e.thread).join(','));
+  assert.ok(!journal.includes('Authorization'));
+  assert.equal(git(repo, 'status', '--porcelain'), '?? ratchet.guidance.md\n', 'the working tree is untouched');
+});
+
+test('an llm search against an Anthropic-shaped server survives a dropped stream and never shows the key', async (t) => {
+  const repo = exampleRepo(t);
+  const key = 'sk-ant-test-0123456789abcdef';
+  let n = 0;
+  const server = await startAnthropicServer([], {
+    otherwise: (body, req) => {
+      assert.equal(req.headers['x-api-key'], key);
+      assert.match(body.system, /val_bpb/);
+      n++;
+      if (n === 1) return reply.drop(setKnob('LEARNING_RATE', '0.05', 'Larger step size.'), 1);
+      return setKnob('LEARNING_RATE', n === 2 ? '0.05' : String(0.03 + n / 100), `Step size ${n}.`);
+    },
+  });
+  t.after(() => server.close());
+
+  const r = await runCli(repo, ['search', 'train.py', '--model', 'anthropic:test-model', '--base-url', server.url, '--repeats', '2', '--max-runs', '2', '--budget-tokens', '1000000'], { ANTHROPIC_API_KEY: key });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const { experiments, journal, dir } = searchOf(repo);
+  const tried = experiments.filter((e) => e.id !== 'e0');
+  assert.equal(tried.length, 2);
+  assert.ok(tried.some((e) => e.verdict.kind === 'kept' && /LEARNING_RATE = 0\.05/.test(e.patch)));
+  assert.ok(server.requests.length >= 3, 'the dropped stream was asked again');
+  for (const text of [r.stdout, r.stderr, journal, readFileSync(path.join(dir, 'search.json'), 'utf8')]) assert.ok(!text.includes(key));
+  assert.ok(existsSync(path.join(dir, 'search.json')));
+});
