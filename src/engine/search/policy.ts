@@ -43,8 +43,9 @@ export interface Choice {
 export const STALE_AFTER = 5;
 /** A failure is debugged at most this deep (a fix of a fix, not further). */
 const MAX_DEBUG_DEPTH = 2;
-/** How often a fresh failure is debugged rather than the search moving on. */
-const DEBUG_PROBABILITY = 0.7;
+/** How often a failed fix is debugged again rather than the search moving on (a fresh failure
+ * always gets one fix: most crashes are one small mistake away from a real test of the idea). */
+const DEBUG_AGAIN_PROBABILITY = 0.5;
 /** Exploration weight of the upper-confidence bound over threads. */
 const EXPLORATION = 0.7;
 
@@ -135,7 +136,7 @@ function debugging(state: PolicyState, threads: ThreadView[], byId: Map<string, 
     if (!last || !isOpen(t) || fixed.has(last.id) || !debuggable(last) || debugDepth(last, byId) >= MAX_DEBUG_DEPTH) continue;
     const parent = byId.get(last.parent ?? '');
     if (!parent || parent.mean === undefined) continue;
-    if (state.random() >= DEBUG_PROBABILITY) continue;
+    if (last.intent === 'debug' && state.random() >= DEBUG_AGAIN_PROBABILITY) continue;
     return { parent, thread: t.info, intent: { kind: 'debug', failed: last } };
   }
   return undefined;

@@ -313,6 +313,7 @@ export class Search extends EventEmitter {
           results[i] = await work(items[i]!, slot);
         }
       } finally {
+        this.runStartedAt.delete(slot.id);
         this.freeSlots.push(slot);
       }
     });
@@ -689,10 +690,12 @@ export class Search extends EventEmitter {
   }
 
   private async runSeed(id: string, commit: string, seed: number, slot: Slot, exp?: ExperimentRecord): Promise<RunRecord> {
-    const { run, findings } = await this.execute(id, commit, seed, slot, this.task.run, `${id}-s${seed}.log`);
+    const { run, result, findings } = await this.execute(id, commit, seed, slot, this.task.run, `${id}-s${seed}.log`);
     // An inferred metric is only named once the baseline's runs are in; until then the value waits.
     if (this.task.metric.name) this.fillValue(run);
     this.emitEvent({ type: 'run-finished', id, run });
+    // The end of a failed run's log, for whoever debugs it next.
+    if (exp && (run.outcome === 'failed' || run.outcome === 'timeout' || run.outcome === 'no-metric')) exp.meta = { ...exp.meta, logTail: lastLines(result.outputTail, 30).slice(-3000) };
     if (exp) exp.audit.push(...findings.filter((f) => !exp.audit.some((a) => a.check === f.check && a.file === f.file)));
     else if (findings.length > 0) {
       throw new RatchetError(`the baseline run changed protected files: ${findings.map((f) => f.file).join(', ')}`, 'the unmodified task must not write to its protected files; fix "protected" in the task file');
