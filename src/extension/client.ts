@@ -1,15 +1,21 @@
 // Starts the engine's language server (dist/server.js) over IPC, as the lsp-sample does, and
 // gives the rest of the extension typed ratchet/* calls.
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { LanguageClient, ResponseError, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import {
+  ClientRequests,
   Notifications,
   Requests,
+  type ApiKeyParams,
+  type ApiKeyResult,
   type ExperimentDiff,
   type ExperimentDiffParams,
   type ExperimentRef,
   type ExperimentView,
   type FileAtParams,
+  type LmChatErrorData,
+  type LmChatParams,
+  type LmChatResult,
   type LogLine,
   type MergePlan,
   type ResumeSearchParams,
@@ -18,6 +24,8 @@ import {
   type SearchUpdate,
   type StartSearchParams,
 } from '../server/protocol';
+import { lmChat, LmChatError, type LmAccess } from './languageModels';
+import type { ApiKeys } from './secrets';
 
 export function createClient(context: vscode.ExtensionContext, output: vscode.OutputChannel): LanguageClient {
   const module = context.asAbsolutePath('dist/server.js');
@@ -31,6 +39,7 @@ export function createClient(context: vscode.ExtensionContext, output: vscode.Ou
       { scheme: 'file', language: 'python' },
       { scheme: 'file', pattern: '**/*.{cu,cuh,cpp,c,h}' },
     ],
+    // Redacting already: with `ratchet.trace.server` on, the trace prints every request's params.
     outputChannel: output,
   };
   return new LanguageClient('ratchet', 'Ratchet Engine', serverOptions, clientOptions);
@@ -73,4 +82,26 @@ export class RatchetApi {
   onLog(fn: (l: LogLine) => void): vscode.Disposable {
     return this.client.onNotification(Notifications.log, fn);
   }
+}
+
+/** The editor's language models as languageModels.ts uses them. */
+const editorLm: LmAccess<vscode.LanguageModelChatMessage> = {
+  selectChatModels: (selector) => vscode.lm.selectChatModels(selector),
+  user: (text) => vscode.LanguageModelChatMessage.User(text),
+  assistant: (text) => vscode.LanguageModelChatMessage.Assistant(text),
+};
+
+/** Answers what the server asks of the editor: a provider's key (to resume a search), a turn with one of its models. */
+export function serveEditorRequests(client: LanguageClient, keys: ApiKeys): vscode.Disposable[] {
+  return [
+    client.onRequest(ClientRequests.apiKey, async (p: ApiKeyParams): Promise<ApiKeyResult> => ({ apiKey: await keys.get(p.provider) })),
+    client.onRequest(ClientRequests.lmChat, async (p: LmChatParams, token): Promise<LmChatResult | ResponseError<LmChatErrorData>> => {
+      try {
+        return await lmChat(editorLm, p, token);
+      } catch (e) {
+        if (e instanceof LmChatError) return new ResponseError<LmChatErrorData>(1, e.message, { hint: e.hint, code: e.code });
+        throw e;
+      }
+    }),
+  ];
 }

@@ -7,6 +7,7 @@ import type { RatchetApi } from './client';
 import type { Dashboard } from './dashboard';
 import { parseHosts, validHostAddress } from './hosts';
 import { mergeExperiment } from './merge';
+import { budgetSettings, keyedProviderOf, modelSettings } from './modelSettings';
 import { reviewExperiment } from './review';
 import type { ApiKeys } from './secrets';
 import type { SearchStore } from './store';
@@ -81,13 +82,22 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       const folder = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath ?? path.dirname(uri.fsPath);
       const patches = config.get<string>('replay.patchesFolder');
       const minutes = config.get<number>('budget.timeMinutes');
+      const proposer = config.get<string>('proposer');
+      const model = proposer === 'llm' ? modelSettings(config) : undefined;
+      const provider = model && keyedProviderOf(model.name);
+      // Only over the local IPC connection; the server never stores or logs it.
+      const apiKey = provider && (await deps.keys.get(provider));
       const info = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Ratchet: starting a search on ${vscode.workspace.asRelativePath(uri)}…` },
         () =>
           api.startSearch({
             file: uri.fsPath,
-            proposer: config.get<string>('proposer'),
+            proposer,
             patches: patches ? path.resolve(folder, patches) : undefined,
+            model,
+            budget: model && budgetSettings(config),
+            threads: config.get<number>('threads') || undefined,
+            apiKey,
             parallel: config.get<number>('parallel'),
             maxExperiments: config.get<number>('budget.maxExperiments') || undefined,
             timeLimitSeconds: minutes ? minutes * 60 : undefined,
@@ -114,7 +124,8 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       const ref = refOf(t);
       const search = ref.searchId ? store.search(ref.searchId) : await pickSearch((s) => !s.running, 'Which search should continue?');
       if (!search) return void vscode.window.showInformationMessage('Ratchet: no stopped search to resume.');
-      await api.resumeSearch({ searchId: search.id });
+      // The key is asked for by the server when the search needs one; a changed budget applies.
+      await api.resumeSearch({ searchId: search.id, budget: budgetSettings(vscode.workspace.getConfiguration('ratchet', vscode.Uri.file(search.path))) });
       await store.refresh();
     }),
     register('ratchet.reviewBest', async (t) => {
@@ -165,6 +176,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       void vscode.window.showInformationMessage(`Ratchet: added ${address.trim()} to ratchet.hosts.`);
     }),
     register('ratchet.setApiKey', () => deps.keys.prompt()),
+    register('ratchet.clearApiKey', () => deps.keys.clear()),
     register('ratchet.refresh', () => store.refresh()),
   ];
 }

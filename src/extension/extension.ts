@@ -3,10 +3,11 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { EXPERIMENT_SCHEME } from '../server/protocol';
-import { createClient, RatchetApi } from './client';
+import { createClient, RatchetApi, serveEditorRequests } from './client';
 import { registerCommands } from './commands';
 import { Dashboard } from './dashboard';
 import { ExperimentDocuments } from './experimentDocuments';
+import { redactingChannel } from './redact';
 import { ApiKeys } from './secrets';
 import { createStatusBar } from './statusBar';
 import { SearchStore } from './store';
@@ -16,7 +17,8 @@ import { HostsTree } from './tree/hostsTree';
 let client: LanguageClient | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const output = vscode.window.createOutputChannel('Ratchet');
+  const keys = new ApiKeys(context.secrets);
+  const output = redactingChannel(vscode.window.createOutputChannel('Ratchet'), () => keys.known());
   client = createClient(context, output);
   const api = new RatchetApi(client);
   const store = new SearchStore(api);
@@ -31,7 +33,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.window.registerTreeDataProvider('ratchet.hosts', new HostsTree(store)),
     vscode.workspace.registerTextDocumentContentProvider(EXPERIMENT_SCHEME, new ExperimentDocuments(api)),
     createStatusBar(store),
-    ...registerCommands({ api, store, dashboard, output, keys: new ApiKeys(context.secrets) }),
+    ...registerCommands({ api, store, dashboard, output, keys }),
+    // Registered before start, so the server can ask from its first message on.
+    ...serveEditorRequests(client, keys),
   );
   await client.start();
   context.subscriptions.push(

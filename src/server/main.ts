@@ -19,7 +19,8 @@ import { isRatchetError } from '../engine/errors';
 import { cumulativePatch } from '../engine/inspect';
 import { listSearches } from '../engine/journal/store';
 import { registerBuiltInProposers } from '../engine/proposers/builtin';
-import { EXPERIMENT_SCHEME, experimentDocPath, Notifications, Requests, type LogLine, type SearchUpdate } from './protocol';
+import { createEditorModel } from './editorModel';
+import { ClientRequests, EXPERIMENT_SCHEME, experimentDocPath, Notifications, Requests, type ApiKeyParams, type ApiKeyResult, type LogLine, type SearchUpdate } from './protocol';
 import { RatchetService } from './service';
 import { codeLensTitle, experimentForLine, findingsInBaseline, findingsInExperiment, hoverMarkdown, searchInfo, type PlacedFinding } from './views';
 import { unfinishedOf } from './service';
@@ -37,6 +38,12 @@ const service = new RatchetService(() => folders, {
   log(searchId, text) {
     connection.sendNotification(Notifications.log, { searchId, text } satisfies LogLine);
   },
+}, {
+  async apiKey(provider) {
+    const r = await connection.sendRequest<ApiKeyResult | null>(ClientRequests.apiKey, { provider } satisfies ApiKeyParams);
+    return r?.apiKey ?? undefined;
+  },
+  chatModel: (config) => createEditorModel(connection, config),
 });
 
 connection.onInitialize((params: InitializeParams) => {
@@ -60,7 +67,10 @@ connection.onInitialized(() => {
   scheduleRefresh();
 });
 
-/** Wraps a handler so a user-facing error reaches the client with its fix, not as a crash. */
+/**
+ * Wraps a handler so a user-facing error reaches the client with its fix, not as a crash. Only
+ * the error goes back, never the params: ratchet/startSearch's carry the model's API key.
+ */
 function handle<P, R>(fn: (p: P) => Promise<R>): (p: P) => Promise<R | ResponseError<void>> {
   return async (p) => {
     try {

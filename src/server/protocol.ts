@@ -14,6 +14,14 @@ export const Requests = {
   runLog: 'ratchet/runLog',
 } as const;
 
+/** Requests the server sends the client: what only the editor has. */
+export const ClientRequests = {
+  /** One chat turn with one of the editor's own language models (vscode.lm). */
+  lmChat: 'ratchet/lmChat',
+  /** A model provider's key from the editor's secret storage (to resume a search). */
+  apiKey: 'ratchet/apiKey',
+} as const;
+
 export const Notifications = {
   /** Something about a search changed: views re-ask for what they show. */
   searchUpdated: 'ratchet/searchUpdated',
@@ -37,12 +45,79 @@ export interface StartSearchParams {
   hosts?: string[];
   /** SSH config file instead of ~/.ssh/config (the `ratchet.sshConfigFile` setting). */
   sshConfigFile?: string;
+  /** The model, for the llm proposer (the `ratchet.model.*` settings). */
+  model?: ModelSettings;
+  /** What the model may cost this search, for the llm proposer. */
+  budget?: ModelBudgetSettings;
+  /** Lines of research open at once (the `ratchet.threads` setting). */
+  threads?: number;
+  /**
+   * The provider's key from the editor's secret storage. It travels only over the local IPC
+   * connection; the server hands it to the model client and never stores or logs it.
+   */
+  apiKey?: string;
+}
+
+/** The `ratchet.model.*` settings as the user typed them; the server checks them. */
+export interface ModelSettings {
+  /** `provider:model`, e.g. `openai:gpt-4o-mini`, `anthropic:claude-sonnet-4-5`, `vscode:copilot/gpt-4o`. */
+  name: string;
+  baseUrl?: string;
+  /** "IN/OUT": dollars per million input/output tokens. */
+  price?: string;
+  contextTokens?: number;
+}
+
+export interface ModelBudgetSettings {
+  usd?: number;
+  tokens?: number;
 }
 
 export interface ResumeSearchParams {
   searchId?: string;
   /** Absolute path: resume the latest search on this file. */
   file?: string;
+  /** A new model budget for an llm search (e.g. raised after it ran out); absent: the stored one. */
+  budget?: ModelBudgetSettings;
+}
+
+/** Picks one of the editor's language models; `vscode:copilot/gpt-4o` is {vendor: 'copilot', family: 'gpt-4o'}. */
+export interface LmSelector {
+  vendor?: string;
+  family?: string;
+  id?: string;
+}
+
+export interface LmChatParams {
+  selector: LmSelector;
+  /** The engine's instructions; the client sends them as the first user message (vscode.lm has no system role). */
+  system: string;
+  messages: { role: 'user' | 'assistant'; content: string }[];
+  maxTokens: number;
+  temperature?: number;
+}
+
+export interface LmChatResult {
+  text: string;
+  /** Counted with the model's own tokenizer. */
+  inputTokens: number;
+  outputTokens: number;
+  /** The model that answered, e.g. `copilot/gpt-4o`. */
+  model: string;
+}
+
+/** The `data` of a ratchet/lmChat error response: what the user should do, and a stable code. */
+export interface LmChatErrorData {
+  hint?: string;
+  code: string;
+}
+
+export interface ApiKeyParams {
+  provider: string;
+}
+
+export interface ApiKeyResult {
+  apiKey?: string;
 }
 
 export interface SearchRef {

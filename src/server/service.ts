@@ -7,9 +7,11 @@ import { RatchetError } from '../engine/errors';
 import { cumulativePatch, findExperiment, resolveSearch, viewSearch, type SearchView } from '../engine/inspect';
 import { diffCommits, findRepoRoot, readFileAt } from '../engine/git/repo';
 import { readJournal } from '../engine/journal/journal';
-import { journalPath, listSearches, searchDir } from '../engine/journal/store';
+import { journalPath, listSearches, searchDir, type SearchSettings } from '../engine/journal/store';
+import type { ModelConfig } from '../engine/llm/config';
+import type { ProposerOptions } from '../engine/proposers/registry';
 import type { SearchEvent } from '../engine/search/search';
-import { openSearch, type StartedSearch } from '../engine/session';
+import { openSearch, type StartedSearch, type StartOptions } from '../engine/session';
 import { noPrompts, SshRunner } from '../engine/runners/ssh';
 import type { ExperimentRecord } from '../engine/types';
 import type {
@@ -24,6 +26,7 @@ import type {
   SearchRef,
   StartSearchParams,
 } from './protocol';
+import { budgetOf, llmProposerOptions, llmRuntime, withEditorHint, type EditorBridge } from './modelSetup';
 import { experimentViews, fmtDelta, fmtValue, searchInfo, type Unfinished } from './views';
 
 export interface ServiceEvents {
@@ -48,9 +51,13 @@ export class RatchetService {
     /** Folders open in the editor; their repositories hold the searches. */
     private readonly folders: () => readonly string[],
     private readonly events: ServiceEvents,
+    /** Keys and the editor's language models; absent where there is no editor (tests, the CLI). */
+    private readonly editor?: EditorBridge,
   ) {}
 
   async startSearch(p: StartSearchParams): Promise<SearchInfo> {
+    // Settings are checked before any host is connected to.
+    const llm = p.proposer === 'llm' ? llmProposerOptions(p.file, p.model, p.budget) : undefined;
     // With hosts configured the runs go there. The editor has no dialog for an unknown host key
     // yet, so such a host is refused (noPrompts); `ratchet search --host` on a terminal records it.
     const runner = p.hosts && p.hosts.length > 0 ? new SshRunner({ hosts: p.hosts, prompts: noPrompts, sshConfigFile: p.sshConfigFile || undefined }) : undefined;
@@ -61,13 +68,14 @@ export class RatchetService {
           file: p.file,
           cwd: path.dirname(p.file),
           proposer: p.proposer,
-          proposerOptions: p.patches ? { patches: p.patches } : undefined,
+          proposerOptions: llm ?? (p.patches ? { patches: p.patches } : undefined),
+          threads: p.threads,
           parallel: runner ? runner.slots().length : p.parallel,
           maxExperiments: p.maxExperiments,
           timeLimitSeconds: p.timeLimitSeconds,
           runner,
         },
-        () => runner?.close(),
+        { model: llm?.model, apiKey: p.apiKey, cleanup: () => runner?.close() },
       );
     } catch (e) {
       runner?.close();
@@ -84,13 +92,32 @@ export class RatchetService {
     if (!cwd && p.searchId) cwd = (await this.locate(p.searchId)).repoRoot;
     cwd ??= this.folders()[0];
     if (!cwd) throw new RatchetError('no folder is open', 'open the repository that holds the search');
-    return this.launch({ file: p.file, cwd, resume: true, searchId: p.searchId });
+    // search.json holds the model but no key: the key is fetched again, and a budget the user
+    // changed in the settings (say, raised after it ran out) replaces the stored one.
+    const settings = await this.searchToResume(cwd, p);
+    const model = settings.proposer === 'llm' ? (settings.proposerOptions as ProposerOptions | undefined)?.model : undefined;
+    const budget = model && (p.budget?.usd || p.budget?.tokens) ? { budget: budgetOf(p.budget) } : undefined;
+    return this.launch({ file: p.file, cwd, resume: true, searchId: settings.id, proposerOptions: budget }, { model });
   }
 
-  private async launch(opts: Omit<Parameters<typeof openSearch>[0], 'signal'>, cleanup?: () => void): Promise<SearchInfo> {
+  private async searchToResume(cwd: string, p: ResumeSearchParams): Promise<SearchSettings> {
+    const repoRoot = await findRepoRoot(cwd);
+    const file = p.file ? path.relative(repoRoot, p.file).split(path.sep).join('/') : undefined;
+    return resolveSearch(repoRoot, p.searchId, file).settings;
+  }
+
+  private async launch(opts: Omit<StartOptions, 'signal' | 'proposerRuntime'>, extra: { model?: ModelConfig; apiKey?: string; cleanup?: () => void } = {}): Promise<SearchInfo> {
     const abort = new AbortController();
-    const started = await openSearch({ ...opts, signal: abort.signal });
-    const id = started.settings.id;
+    let id = '';
+    // The runtime exists before the search does; its retries are logged once the id is known.
+    const proposerRuntime = extra.model ? await llmRuntime(extra.model, extra.apiKey, this.editor, (line) => this.events.log(id, line)) : undefined;
+    let started: StartedSearch;
+    try {
+      started = await openSearch({ ...opts, proposerRuntime, signal: abort.signal });
+    } catch (e) {
+      throw withEditorHint(e);
+    }
+    id = started.settings.id;
     started.search.on('event', (e: SearchEvent) => this.onEvent(id, e));
     const done = started.search
       .run()
@@ -101,12 +128,13 @@ export class RatchetService {
       .finally(() => {
         for (const t of this.live.get(id)?.tails.values() ?? []) t.stop();
         started.release();
-        cleanup?.();
+        extra.cleanup?.();
         this.live.delete(id);
         this.events.updated(id, 'stopped');
       });
     this.live.set(id, { started, abort, done, tails: new Map() });
-    this.events.log(id, `search ${id} on ${started.settings.file}${started.resumed ? ' resumed' : ' started'} (proposer ${started.settings.proposer})`);
+    const model = extra.model ? `, model ${extra.model.provider}:${extra.model.model}` : '';
+    this.events.log(id, `search ${id} on ${started.settings.file}${started.resumed ? ' resumed' : ' started'} (proposer ${started.settings.proposer}${model})`);
     this.events.updated(id, 'started');
     return this.info(started.repoRoot, id);
   }
