@@ -146,6 +146,15 @@ test('an llm search on the example keeps a real gain, corrects a malformed answe
   assert.ok(tried.every((e) => /^t\d+$/.test(e.thread)), tried.map((e) => e.thread).join(','));
   assert.ok(!journal.includes('Authorization'));
   assert.equal(git(repo, 'status', '--porcelain'), '?? ratchet.guidance.md\n', 'the working tree is untouched');
+
+  // The summary, the log and show say what the model cost and which thread each experiment is on.
+  assert.match(r.stdout, /model +\d+ calls, [\d.]+k? tokens/);
+  const log = await runCli(repo, ['log']);
+  assert.match(log.stdout, /\bthread\b/);
+  assert.match(log.stdout, /^model: \d+ calls/m);
+  const show = await runCli(repo, ['show', lr.id]);
+  assert.match(show.stdout, new RegExp(`thread ${lr.thread}`));
+  assert.match(show.stdout, /model openai:test-model|model test-model/);
 });
 
 test('an llm search against an Anthropic-shaped server survives a dropped stream and never shows the key', async (t) => {

@@ -2,11 +2,12 @@
 // working tree only after every check passed).
 import * as path from 'node:path';
 import { RatchetError } from '../../engine/errors';
+import { totalUsage } from '../../engine/proposers/llm';
 import { findRepoRoot } from '../../engine/git/repo';
 import { applyExperiment, cumulativePatch, findExperiment, resolveSearch, viewSearch, type SearchView } from '../../engine/inspect';
 import { listSearches, readLock, searchDir } from '../../engine/journal/store';
 import { parse } from '../args';
-import { fmtDelta, fmtDuration, fmtMetric, table, verdictReason } from '../format';
+import { fmtDelta, fmtDuration, fmtMetric, fmtThread, fmtUsage, table, verdictReason } from '../format';
 import type { Io } from '../io';
 
 export const inspectHelp = `ratchet status                   the searches in this repository and where they stand
@@ -45,15 +46,21 @@ export async function logCommand(argv: string[], io: Io): Promise<number> {
   const v = resolveSearch(root, values.search);
   io.out(`Search ${v.settings.id} on ${v.settings.file} · metric ${v.metric.name} (${v.metric.direction} is better)`);
   const byId = new Map(v.experiments.map((e) => [e.id, e]));
+  // Searches with threads of research get a column for them.
+  const threaded = v.experiments.some((e) => e.thread !== 'main');
   const rows = v.experiments.map((e) => [
     (v.best?.id === e.id ? '★' : ' ') + e.id,
     e.parent ?? '',
+    ...(threaded ? [fmtThread(e)] : []),
     e.verdict.kind,
     fmtMetric(e),
     fmtDelta(e, e.parent ? byId.get(e.parent) : undefined),
     e.verdict.kind === 'kept' || e.verdict.kind === 'baseline' ? e.hypothesis : `${e.hypothesis} — ${verdictReason(e)}`,
   ]);
-  io.out(table(['id', 'parent', 'verdict', `${v.metric.name} ± spread (n)`, 'Δ parent', 'hypothesis'], rows, io.stdout.columns || 160));
+  const header = ['id', 'parent', ...(threaded ? ['thread'] : []), 'verdict', `${v.metric.name} ± spread (n)`, 'Δ parent', 'hypothesis'];
+  io.out(table(header, rows, io.stdout.columns || 160));
+  const usage = totalUsage(v.experiments);
+  if (usage.calls > 0) io.out(`model: ${fmtUsage(usage)}`);
   return 0;
 }
 
@@ -67,6 +74,8 @@ export async function showCommand(argv: string[], io: Io): Promise<number> {
   io.out(`${e.id} · ${e.verdict.kind} · ${e.hypothesis}`);
   io.out(`  parent ${e.parent ?? '—'} · proposer ${e.proposer} · ${v.metric.name} ${fmtMetric(e)} ${fmtDelta(e, parent)}`);
   io.out(`  verdict: ${verdictReason(e)}`);
+  if (e.thread !== 'main') io.out(`  thread ${fmtThread(e)}${e.intent && e.intent !== 'combine' && e.intent !== 'debug' ? ` · ${e.intent}` : ''}`);
+  if (e.usage) io.out(`  model ${e.usage.model}: ${fmtUsage(e.usage)}`);
   for (const r of e.runs) {
     const value = r.value !== undefined ? String(r.value) : r.error ?? r.outcome;
     io.out(`  run seed ${r.seed}: ${value} · ${fmtDuration(r.durationMs)} · ${r.slot} · log ${path.join(searchDir(root, v.settings.id), r.log)}`);

@@ -156,6 +156,8 @@ function isAnswerProblem(e: unknown): boolean {
 }
 
 /** What the model calls behind a set of experiments cost, for status lines and budgets. */
-export function totalUsage(experiments: readonly ExperimentRecord[]): Usage {
-  return experiments.reduce((u, e) => (e.usage ? addUsage(u, e.usage) : u), NO_USAGE);
+export function totalUsage(experiments: readonly ExperimentRecord[]): Usage & { calls: number } {
+  let total = { ...NO_USAGE, calls: 0 };
+  for (const e of experiments) if (e.usage) total = { ...addUsage(total, e.usage), calls: total.calls + e.usage.calls };
+  return total;
 }
