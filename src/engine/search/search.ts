@@ -429,11 +429,10 @@ export class Search extends EventEmitter {
     // Slots that free up together queue for the proposer: look ahead for every round of calls
     // it takes to serve all of them.
     const rounds = Math.ceil(this.slotCount / this.concurrency);
-    if (this.opts.proposer.latency === 'slow') return PROPOSAL_LEAD_FACTOR * this.proposalLatency * rounds;
     // A proposer much faster than a run costs the slots almost nothing when asked on demand, and
     // asking early would only make its proposals from staler results.
-    if (this.proposalLatency < WORTH_PIPELINING * this.expectedRunMs()) return 0;
-    return PROPOSAL_LEAD_FACTOR * this.proposalLatency * rounds;
+    const fast = this.opts.proposer.latency !== 'slow' && this.proposalLatency < WORTH_PIPELINING * this.expectedRunMs();
+    return fast ? 0 : PROPOSAL_LEAD_FACTOR * this.proposalLatency * rounds;
   }
 
   private expectedRunMs(): number {

@@ -1,40 +1,13 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ModelConfig } from '../../../src/engine/llm/config';
-import type { ChatModel, ChatRequest } from '../../../src/engine/llm/model';
-import { createChatModel, type ModelAccessOptions } from '../../../src/engine/llm/providers';
+import { createChatModel } from '../../../src/engine/llm/providers';
 import type { ModelError, RetryInfo } from '../../../src/engine/llm/http';
-import { reply, scaledSleep, startAnthropicServer, type ModelServer, type ScriptEntry } from '../../helpers/model-servers';
+import { clientHarness } from './client-harness';
+import { reply, scaledSleep } from '../../helpers/model-servers';
 
 const KEY = 'sk-ant-test-SECRET-77d1e0';
 
-async function serve(t: TestContext, script: ScriptEntry[]): Promise<ModelServer> {
-  const server = await startAnthropicServer(script);
-  t.after(() => server.close());
-  return server;
-}
-
-function modelFor(server: ModelServer, config: Partial<ModelConfig> = {}, opts: ModelAccessOptions = {}): ChatModel {
-  return createChatModel(
-    { provider: 'anthropic', model: 'claude-test', baseUrl: server.url, retries: 3, timeouts: { firstByteSeconds: 5, idleSeconds: 5, totalSeconds: 20 }, ...config },
-    { apiKey: KEY, sleep: scaledSleep(0.1), ...opts },
-  );
-}
-
-function ask(model: ChatModel, extra: Partial<ChatRequest> = {}) {
-  return model.chat({ system: 'Propose one change.', messages: [{ role: 'user', content: 'Here is train.py' }], maxTokens: 256, signal: new AbortController().signal, ...extra });
-}
-
-async function failure(call: Promise<unknown>): Promise<ModelError> {
-  try {
-    await call;
-  } catch (e) {
-    const err = e as ModelError;
-    assert.ok(!`${err.message} ${err.hint} ${err.stack}`.includes(KEY), `the key leaked: ${err.message}`);
-    return err;
-  }
-  assert.fail('the call succeeded');
-}
+const { serve, modelFor, ask, failure } = clientHarness('anthropic', KEY, { model: 'claude-test', system: 'Propose one change.', user: 'Here is train.py', maxTokens: 256 });
 
 test('a streamed answer is assembled from text deltas, with usage from message_start and message_delta, and priced', async (t) => {
   const server = await serve(t, [reply.answer('Lower the learning rate to 3e-4.', { pieces: 5, usage: { inputTokens: 2000, outputTokens: 40 }, model: 'claude-test-20250101' })]);

@@ -1,32 +1,16 @@
 // The transport's rules (Retry-After, backoff, network failures, the total timeout) and what
 // createChatModel adds around the clients (config checks, the concurrency limit).
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RatchetError } from '../../../src/engine/errors';
-import type { ModelConfig } from '../../../src/engine/llm/config';
-import type { ChatModel, ChatRequest } from '../../../src/engine/llm/model';
-import { createChatModel, type ModelAccessOptions } from '../../../src/engine/llm/providers';
+import { createChatModel } from '../../../src/engine/llm/providers';
 import { backoff, retryAfter, type ModelError, type RetryInfo } from '../../../src/engine/llm/http';
-import { reply, scaledSleep, startOpenAiServer, type ModelServer, type ScriptEntry } from '../../helpers/model-servers';
+import { clientHarness } from './client-harness';
+import { reply, scaledSleep } from '../../helpers/model-servers';
 
 const KEY = 'sk-test-SECRET-http-41c2';
 
-async function serve(t: TestContext, script: ScriptEntry[]): Promise<ModelServer> {
-  const server = await startOpenAiServer(script);
-  t.after(() => server.close());
-  return server;
-}
-
-function modelFor(baseUrl: string, config: Partial<ModelConfig> = {}, opts: ModelAccessOptions = {}): ChatModel {
-  return createChatModel(
-    { provider: 'openai', model: 'm', baseUrl, retries: 2, timeouts: { firstByteSeconds: 5, idleSeconds: 5, totalSeconds: 20 }, ...config },
-    { apiKey: KEY, sleep: scaledSleep(0.1), ...opts },
-  );
-}
-
-function ask(model: ChatModel, extra: Partial<ChatRequest> = {}) {
-  return model.chat({ system: 's', messages: [{ role: 'user', content: 'u' }], maxTokens: 10, signal: new AbortController().signal, ...extra });
-}
+const { serve, modelFor, ask } = clientHarness('openai', KEY, { model: 'm', retries: 2, system: 's', user: 'u', maxTokens: 10 });
 
 test('Retry-After is read as seconds, as an HTTP date, or from retry-after-ms; nonsense is ignored', () => {
   const now = Date.parse('2025-01-01T00:00:00Z');

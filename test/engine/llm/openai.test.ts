@@ -1,42 +1,13 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ModelConfig } from '../../../src/engine/llm/config';
-import type { ChatModel, ChatRequest } from '../../../src/engine/llm/model';
-import { createChatModel, type ModelAccessOptions } from '../../../src/engine/llm/providers';
+import { createChatModel } from '../../../src/engine/llm/providers';
 import type { ModelError, RetryInfo } from '../../../src/engine/llm/http';
-import { reply, scaledSleep, startOpenAiServer, type ModelServer, type ScriptEntry } from '../../helpers/model-servers';
+import { clientHarness } from './client-harness';
+import { reply, scaledSleep, startOpenAiServer } from '../../helpers/model-servers';
 
 const KEY = 'sk-test-SECRET-5f3a9c';
 
-async function serve(t: TestContext, script: ScriptEntry[]): Promise<ModelServer> {
-  const server = await startOpenAiServer(script);
-  t.after(() => server.close());
-  return server;
-}
-
-/** A model on the test server; retries wait a tenth of the real time. */
-function modelFor(server: ModelServer, config: Partial<ModelConfig> = {}, opts: ModelAccessOptions = {}): ChatModel {
-  return createChatModel(
-    { provider: 'openai', model: 'gpt-test', baseUrl: server.url, retries: 3, timeouts: { firstByteSeconds: 5, idleSeconds: 5, totalSeconds: 20 }, ...config },
-    { apiKey: KEY, sleep: scaledSleep(0.1), ...opts },
-  );
-}
-
-function ask(model: ChatModel, extra: Partial<ChatRequest> = {}) {
-  return model.chat({ system: 'You are terse.', messages: [{ role: 'user', content: 'Say hello' }], maxTokens: 100, signal: new AbortController().signal, ...extra });
-}
-
-/** The ModelError a call fails with, checked to hold no key. */
-async function failure(call: Promise<unknown>): Promise<ModelError> {
-  try {
-    await call;
-  } catch (e) {
-    const err = e as ModelError;
-    assert.ok(!`${err.message} ${err.hint} ${err.stack}`.includes(KEY), `the key leaked: ${err.message}`);
-    return err;
-  }
-  assert.fail('the call succeeded');
-}
+const { serve, modelFor, ask, failure } = clientHarness('openai', KEY, { model: 'gpt-test', system: 'You are terse.', user: 'Say hello', maxTokens: 100 });
 
 test('a streamed answer is assembled, with the usage and cost the server reports', async (t) => {
   const server = await serve(t, [reply.answer('Hello there, friend!', { pieces: 4, usage: { inputTokens: 1000, outputTokens: 500 }, model: 'gpt-test-2025', stopReason: 'length' })]);

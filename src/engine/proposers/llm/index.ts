@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { RatchetError } from '../../errors';
 import { DEFAULT_CONTEXT_TOKENS, DEFAULT_MAX_TOKENS, type ModelBudget, type ModelConfig } from '../../llm/config';
 import { addUsage, NO_USAGE, type ChatMessage, type ChatModel, type Usage } from '../../llm/model';
+import { DEFAULT_CONCURRENCY } from '../../llm/providers';
 import { checkPatch, PatchRejected } from '../../patch/validate';
 import type { ExperimentRecord, Proposal, ProposalContext, ProposalIntent, Proposer, ProposalUsage } from '../../types';
 import { AnswerFormatError, applyEdits, EditError, parseAnswer, unifiedDiff, type ParsedAnswer } from './edit-format';
@@ -18,8 +19,6 @@ export interface LlmProposerOptions {
   /** Absolute path of the user's guidance for the search (a research programme), read at every proposal. */
   guidanceFile?: string;
 }
-
-const DEFAULT_CONCURRENCY = 2;
 
 export class LlmProposer implements Proposer {
   readonly name = 'llm';
