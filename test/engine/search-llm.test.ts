@@ -112,6 +112,34 @@ test('two threads with independent gains are combined by git, and the combinatio
   assert.ok(summary.best.mean! <= combined.mean! + 0.05, 'the combination is (about) the best');
 });
 
+test('a combination that git cannot merge goes to the model with the conflict, and its resolution is kept', async (t) => {
+  // A and B on neighbouring lines: git sees the two changes as one conflict.
+  const repo = makeRepo(t, { 'train.py': SCRIPT.replace('A = 5\n# A and B are far enough apart for git to merge changes to each without a conflict.\nC = 0\n\nB = 5', 'A = 5\nB = 5') });
+  const model = new ScriptedModel((user, n) => {
+    if (/What to do now: combine/i.test(user)) {
+      const conflict = /^<<<<<<< [0-9a-f]+\n[\s\S]*?^>>>>>>> [0-9a-f]+$/m.exec(user);
+      assert.ok(conflict, 'the conflicted region is in the prompt');
+      return edit('Keep both: A from one thread, B from the other.', conflict[0], 'A = 1\nB = 2');
+    }
+    if (n === 1) return edit('Lower A.', 'A = 5', 'A = 1');
+    if (n === 2) return edit('Lower B.', 'B = 5', 'B = 2');
+    return edit(`Nudge SLEEP ${n}.`, 'SLEEP = 0.3', `SLEEP = 0.3${n}`);
+  });
+  const { experiments } = await search(repo, model, { maxExperiments: 6, parallel: 2 });
+  const shape = JSON.stringify(experiments.map((e) => [e.id, e.intent, e.verdict.kind]));
+  const combined = experiments.find((e) => e.intent === 'combine')!;
+  assert.ok(combined, shape);
+  assert.equal(combined.meta?.merge, undefined, 'not a clean merge');
+  assert.ok(combined.usage && combined.usage.calls >= 1, 'the model resolved it');
+  assert.equal(combined.verdict.kind, 'kept', JSON.stringify(combined.verdict));
+  // The patch is against the better of the two (the one that lowered A) and brings in the other's change.
+  const parent = byId(experiments, combined.parent!);
+  assert.match(parent.patch, /^\+A = 1$/m);
+  assert.match(combined.patch, /^-B = 5\n\+B = 2$/m);
+  assert.doesNotMatch(combined.patch, /<<<<<<<|>>>>>>>/);
+  assert.equal(combined.verdict.kind, 'kept', shape);
+});
+
 test('a crash is debugged: the fix is asked for with the error, against the crashed files, and patched against the parent', async (t) => {
   const repo = makeRepo(t, { 'train.py': SCRIPT });
   const model = new ScriptedModel((user, n) => {
