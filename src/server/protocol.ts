@@ -1,6 +1,6 @@
 // The ratchet/* requests and notifications between the extension and the engine's language
 // server. Plain data only: this file is shared by both sides and imports neither.
-import type { AuditFinding, Direction } from '../engine/types';
+import type { AuditFinding, Direction, ExperimentRecord, ProposalUsage } from '../engine/types';
 
 export const Requests = {
   startSearch: 'ratchet/startSearch',
@@ -145,6 +145,39 @@ export interface ExperimentView {
   audit: AuditFinding[];
   isBest: boolean;
   hasCommit: boolean;
+  /** Its thread of research: 'main' without threads; absent for a running one whose thread the server does not know. */
+  thread?: string;
+  /** Why the policy asked for it (absent: improve, or an older record). */
+  intent?: ExperimentRecord['intent'];
+  /** For a combine: the experiment brought in; for a debug: the failed one it fixes. */
+  other?: string;
+  /** What the model calls behind it cost. */
+  usage?: ProposalUsage;
+}
+
+/** Model calls summed over a search. */
+export interface UsageTotal {
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** A thread of research as the tree shows it. */
+export interface ThreadSummary {
+  id: string;
+  /** The hypothesis of its first experiment. */
+  focus: string;
+  /** Finished experiments in it. */
+  experiments: number;
+  /** Running experiments in it. */
+  running: number;
+  /** Its best kept experiment, when one was kept. */
+  best?: { id: string; mean: number };
+  /** Experiments since its best improved, as the search policy counts them. */
+  sinceImprovement: number;
+  /** Whether the policy still extends it (false: stale, closed). */
+  open: boolean;
 }
 
 export interface SearchInfo {
@@ -164,6 +197,10 @@ export interface SearchInfo {
   runs: number;
   flagged: number;
   createdAt: string;
+  /** Its threads of research, in the order they started; absent when it has none. */
+  threads?: ThreadSummary[];
+  /** What its model calls cost so far; absent when no model made its experiments. */
+  usage?: UsageTotal;
 }
 
 export interface ExperimentDiffParams extends ExperimentRef {

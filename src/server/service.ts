@@ -315,7 +315,7 @@ export function unfinishedOf(repoRoot: string, searchId: string): Unfinished[] {
   const done = new Set<string>();
   const started: Unfinished[] = [];
   for (const r of records) {
-    if (r.type === 'experiment-started') started.push({ id: r.id, parent: r.parent, hypothesis: r.hypothesis });
+    if (r.type === 'experiment-started') started.push({ id: r.id, parent: r.parent, hypothesis: r.hypothesis, thread: r.thread });
     if (r.type === 'experiment') done.add(r.experiment.id);
   }
   return started.filter((u) => !done.has(u.id));

@@ -3,14 +3,18 @@
 import { parsePatch } from 'diff';
 import * as path from 'node:path';
 import type { SearchView } from '../engine/inspect';
-import type { AuditFinding, ExperimentRecord } from '../engine/types';
-import type { ExperimentView, SearchInfo } from './protocol';
+import { isBetter } from '../engine/search/decide';
+import { STALE_AFTER } from '../engine/search/policy';
+import type { AuditFinding, Direction, ExperimentRecord } from '../engine/types';
+import type { ExperimentView, SearchInfo, ThreadSummary, UsageTotal } from './protocol';
 
 /** An experiment the journal says was started and has not finished. */
 export interface Unfinished {
   id: string;
   parent?: string;
   hypothesis: string;
+  /** Its thread, when the journal's start record says (it says for threaded proposers). */
+  thread?: string;
 }
 
 export function experimentViews(view: SearchView, unfinished: readonly Unfinished[]): ExperimentView[] {
@@ -31,20 +35,87 @@ export function experimentViews(view: SearchView, unfinished: readonly Unfinishe
       audit: e.audit,
       isBest: view.best?.id === e.id,
       hasCommit: e.commit !== undefined,
+      ...threadFields(e),
     };
   });
   // Only a live search has running experiments; a dead one's leftovers are closed on resume.
   const running = view.running
     ? unfinished
         .filter((u) => !byId.has(u.id))
-        .map((u): ExperimentView => ({ id: u.id, parent: u.parent, hypothesis: u.hypothesis, status: 'running', runs: 0, audit: [], isBest: false, hasCommit: false }))
+        .map((u): ExperimentView => ({ id: u.id, parent: u.parent, hypothesis: u.hypothesis, status: 'running', runs: 0, audit: [], isBest: false, hasCommit: false, ...(u.thread ? { thread: u.thread } : {}) }))
     : [];
   return [...done, ...running];
+}
+
+/** Thread, intent, other and usage, only those the record has: older records stay as they were. */
+function threadFields(e: ExperimentRecord): Pick<ExperimentView, 'thread' | 'intent' | 'other' | 'usage'> {
+  const out: Pick<ExperimentView, 'thread' | 'intent' | 'other' | 'usage'> = { thread: e.thread };
+  if (e.intent) out.intent = e.intent;
+  if (e.other) out.other = e.other;
+  if (e.usage) out.usage = e.usage;
+  return out;
+}
+
+/**
+ * The search's threads of research, in the order they started; undefined when every experiment
+ * is on 'main'. Staleness is counted the way the search policy counts it (a kept experiment that
+ * betters the thread's head resets it, a cancelled one does not count), so "stale" here means
+ * the policy no longer extends the thread.
+ */
+export function threadSummaries(experiments: readonly ExperimentRecord[], direction: Direction, unfinished: readonly Unfinished[] = []): ThreadSummary[] | undefined {
+  const byId = new Map(experiments.map((e) => [e.id, e]));
+  const threads = new Map<string, { summary: ThreadSummary; head?: number }>();
+  for (const e of experiments) {
+    if (e.verdict.kind === 'baseline' || e.thread === 'main') continue;
+    let t = threads.get(e.thread);
+    if (!t) {
+      // The thread's head starts where its first experiment branched off.
+      t = { summary: { id: e.thread, focus: e.hypothesis, experiments: 0, running: 0, sinceImprovement: 0, open: true }, head: byId.get(e.parent ?? '')?.mean };
+      threads.set(e.thread, t);
+    }
+    countExperiment(t, e, direction);
+  }
+  if (threads.size === 0) return undefined;
+  for (const u of unfinished) {
+    const t = u.thread !== undefined && !byId.has(u.id) ? threads.get(u.thread) : undefined;
+    if (t) t.summary.running++;
+  }
+  // A running experiment keeps a thread open, as a pending proposal does for the policy.
+  for (const { summary } of threads.values()) summary.open = summary.sinceImprovement < STALE_AFTER || summary.running > 0;
+  return [...threads.values()].map((t) => t.summary);
+}
+
+function countExperiment(t: { summary: ThreadSummary; head?: number }, e: ExperimentRecord, direction: Direction): void {
+  t.summary.experiments++;
+  if (e.verdict.kind === 'kept' && e.mean !== undefined && (t.head === undefined || !isBetter(t.head, e.mean, direction))) {
+    t.head = e.mean;
+    t.summary.best = { id: e.id, mean: e.mean };
+    t.summary.sinceImprovement = 0;
+  } else if (e.verdict.kind !== 'cancelled') {
+    t.summary.sinceImprovement++;
+  }
+}
+
+/** Model calls summed over the experiments; undefined when no model made any. */
+export function usageTotal(experiments: readonly ExperimentRecord[]): UsageTotal | undefined {
+  const used = experiments.filter((e) => e.usage !== undefined);
+  if (used.length === 0) return undefined;
+  const total: UsageTotal = { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+  for (const { usage } of used) {
+    total.calls += usage!.calls;
+    total.inputTokens += usage!.inputTokens;
+    total.outputTokens += usage!.outputTokens;
+    total.costUsd += usage!.costUsd;
+  }
+  return total;
 }
 
 export function searchInfo(repoRoot: string, view: SearchView, unfinished: readonly Unfinished[], runningHere: boolean): SearchInfo {
   const baseline = view.experiments.find((e) => e.id === 'e0');
   const running = runningHere || view.running !== undefined;
+  // Only a live search's unfinished experiments are running; a dead one's do not keep a thread open.
+  const threads = threadSummaries(view.experiments, view.metric.direction, running ? unfinished : []);
+  const usage = usageTotal(view.experiments);
   return {
     id: view.settings.id,
     file: view.settings.file,
@@ -59,6 +130,9 @@ export function searchInfo(repoRoot: string, view: SearchView, unfinished: reado
     runs: view.experiments.reduce((n, e) => n + e.runs.length, 0),
     flagged: view.experiments.filter((e) => e.audit.some((a) => a.severity === 'hack')).length,
     createdAt: view.settings.createdAt,
+    // Only when present, so a search without threads or a model reads exactly as before.
+    ...(threads ? { threads } : {}),
+    ...(usage ? { usage } : {}),
   };
 }
 

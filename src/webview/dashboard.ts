@@ -1,8 +1,9 @@
 // The dashboard page: the metric over runs (kept, discarded, failed and flagged runs drawn
-// differently, with the best-so-far line) and a sortable table; a click reviews the diff.
+// differently, with the best-so-far line) and a sortable table (with a thread column when the
+// search has threads of research); a click reviews the diff.
 // Runs inside the webview: only what the extension posts, and state through getState/setState.
 import uPlot from 'uplot';
-import type { ExperimentView, SearchInfo } from '../server/protocol';
+import type { ExperimentView, SearchInfo, UsageTotal } from '../server/protocol';
 
 interface VsCodeApi {
   postMessage(m: unknown): void;
@@ -17,7 +18,7 @@ interface State {
   last?: { search?: SearchInfo; experiments: ExperimentView[] };
 }
 
-type SortKey = 'order' | 'id' | 'hypothesis' | 'status' | 'mean' | 'delta' | 'runs' | 'audit';
+type SortKey = 'order' | 'id' | 'thread' | 'hypothesis' | 'status' | 'mean' | 'delta' | 'runs' | 'audit';
 
 const vscode = acquireVsCodeApi();
 let state: State = vscode.getState() ?? { sortKey: 'order', ascending: true };
@@ -26,6 +27,21 @@ let chart: uPlot | undefined;
 const css = (name: string, fallback: string) => getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
 const fmt = (x: number | undefined) => (x === undefined ? '' : Number(x.toPrecision(4)).toString());
 const flagged = (e: ExperimentView) => e.status === 'flagged' || e.audit.some((a) => a.severity === 'hack');
+const threaded = (experiments: readonly ExperimentView[]) => experiments.some((e) => e.thread !== undefined && e.thread !== 'main');
+
+/** "12 model calls, 84.1k tokens, $0.42" */
+function usageText(u: UsageTotal): string {
+  const tokens = u.inputTokens + u.outputTokens;
+  const shown = tokens < 1000 ? String(tokens) : `${(tokens / 1000).toFixed(1)}k`;
+  return `${u.calls} model call${u.calls === 1 ? '' : 's'}, ${shown} tokens${u.costUsd > 0 ? `, $${u.costUsd.toFixed(2)}` : ''}`;
+}
+
+/** The thread cell: "t2", "t2 · combines e5", "t1 · fixes e3"; empty on 'main'. */
+function threadText(e: ExperimentView): string {
+  if (!e.thread || e.thread === 'main') return '';
+  const marker = e.other && e.intent === 'combine' ? `combines ${e.other}` : e.other && e.intent === 'debug' ? `fixes ${e.other}` : '';
+  return marker ? `${e.thread} · ${marker}` : e.thread;
+}
 
 window.addEventListener('message', (ev: MessageEvent) => {
   const m = ev.data as { type: string; search?: SearchInfo; experiments: ExperimentView[] };
@@ -47,7 +63,8 @@ function render(): void {
   }
   title.textContent = `${search.file} · ${search.metric.name} (${search.metric.direction} is better)`;
   const best = search.best && search.best.id !== 'e0' ? `best ${fmt(search.best.mean)} (${search.best.id})` : 'no improvement yet';
-  summary.textContent = `${search.running ? 'running' : `stopped${search.stoppedBecause ? `: ${search.stoppedBecause}` : ''}`} · baseline ${fmt(search.baseline)} · ${best} · ${search.runs} runs · ${search.flagged} flagged`;
+  const usage = search.usage ? ` · ${usageText(search.usage)}` : '';
+  summary.textContent = `${search.running ? 'running' : `stopped${search.stoppedBecause ? `: ${search.stoppedBecause}` : ''}`} · baseline ${fmt(search.baseline)} · ${best} · ${search.runs} runs · ${search.flagged} flagged${usage}`;
   renderChart(search, experiments);
   renderTable(search, experiments);
 }
@@ -133,6 +150,7 @@ function renderChart(search: SearchInfo, experiments: ExperimentView[]): void {
 
 const COLUMNS: { key: SortKey; label: string; num?: boolean }[] = [
   { key: 'id', label: 'Experiment' },
+  { key: 'thread', label: 'Thread' },
   { key: 'hypothesis', label: 'Hypothesis' },
   { key: 'status', label: 'Status' },
   { key: 'mean', label: 'Metric ± spread', num: true },
@@ -147,6 +165,9 @@ function sortValue(e: ExperimentView, key: SortKey, order: number): string | num
       return order;
     case 'id':
       return Number(e.id.slice(1));
+    case 'thread':
+      // 'main' (the baseline) first, then t1, t2, … by number, not as text (t10 after t9).
+      return !e.thread || e.thread === 'main' ? 0 : Number(e.thread.slice(1)) || Number.POSITIVE_INFINITY;
     case 'mean':
       return e.mean ?? Number.POSITIVE_INFINITY;
     case 'delta':
@@ -165,7 +186,10 @@ function renderTable(search: SearchInfo, experiments: ExperimentView[]): void {
   const head = table.tHead!;
   head.textContent = '';
   const hr = head.insertRow();
-  for (const c of COLUMNS) {
+  // The thread column only where there are threads: a search without them looks as it always did.
+  const withThreads = threaded(experiments);
+  const columns = withThreads ? COLUMNS : COLUMNS.filter((c) => c.key !== 'thread');
+  for (const c of columns) {
     const th = document.createElement('th');
     th.textContent = c.label;
     if (state.sortKey === c.key) th.className = state.ascending ? 'sorted asc' : 'sorted';
@@ -191,6 +215,7 @@ function renderTable(search: SearchInfo, experiments: ExperimentView[]): void {
     const hacks = e.audit.filter((a) => a.severity === 'hack');
     const cells: [string, string?][] = [
       [e.id + (e.isBest ? ' ★' : '')],
+      ...(withThreads ? [[threadText(e)] as [string]] : []),
       [e.hypothesis],
       [e.status, `status-${flagged(e) ? 'flagged' : e.status}`],
       [e.mean === undefined ? '' : `${fmt(e.mean)}${e.spread ? ` ± ${fmt(e.spread)}` : ''}`, 'num'],
@@ -203,7 +228,7 @@ function renderTable(search: SearchInfo, experiments: ExperimentView[]): void {
       td.textContent = text;
       if (cls) td.className = cls;
     }
-    tr.title = e.reason ?? e.hypothesis;
+    tr.title = (e.reason ?? e.hypothesis) + (e.usage ? `\n${e.usage.model}: ${usageText(e.usage)}` : '');
     if (e.hasCommit && e.status !== 'baseline') tr.addEventListener('click', () => review(search, e));
   }
 }

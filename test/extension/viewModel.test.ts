@@ -1,7 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ExperimentView, SearchInfo } from '../../src/server/protocol';
-import { experimentContext, experimentDescription, experimentTooltip, searchDescription, statusBarText, statusIcon } from '../../src/extension/viewModel';
+import type { ExperimentView, SearchInfo, ThreadSummary } from '../../src/server/protocol';
+import {
+  experimentContext,
+  experimentDescription,
+  experimentTooltip,
+  searchChildren,
+  searchDescription,
+  searchTooltip,
+  statusBarText,
+  statusIcon,
+  threadDescription,
+  threadIcon,
+  threadLabel,
+  threadTooltip,
+  usageText,
+} from '../../src/extension/viewModel';
 import { parseHosts, validHostAddress } from '../../src/extension/hosts';
 import { dashboardHtml, newNonce } from '../../src/extension/dashboardHtml';
 
@@ -77,4 +91,75 @@ test('the dashboard page allows only its own assets and this render nonce', () =
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
   assert.match(html, new RegExp(`<script nonce="${nonce}" src="vscode-resource:/d.js">`));
   assert.doesNotMatch(html, /<script>|style="/);
+});
+
+// Threads of research: what the tree shows between a search and its experiments.
+const thread = (over: Partial<ThreadSummary>): ThreadSummary => ({ id: 't1', focus: 'f', experiments: 1, running: 0, sinceImprovement: 0, open: true, ...over });
+const shape = (children: ReturnType<typeof searchChildren>) =>
+  children.map((c) => (c.kind === 'thread' ? `${c.thread.id}[${c.experiments.map((e) => e.id).join(',')}]` : c.experiment.id));
+
+test('a search without threads lists its experiments directly, as it always did', () => {
+  const experiments = [exp({ id: 'e0', status: 'baseline', thread: 'main' }), exp({ id: 'e1', thread: 'main' }), exp({ id: 'e2', status: 'running' })];
+  const children = searchChildren(search({}), experiments);
+  assert.deepEqual(children, experiments.map((experiment) => ({ kind: 'experiment', experiment })));
+  // Records from before threads have no thread at all: the same.
+  assert.deepEqual(shape(searchChildren(search({}), [exp({ id: 'e0' }), exp({ id: 'e1' })])), ['e0', 'e1']);
+  // The search row reads exactly as before when no model made its experiments.
+  assert.equal(searchTooltip(search({ id: 's9', stoppedBecause: 'the time limit' })), 's9\nval_loss (lower is better)\nstopped: the time limit');
+});
+
+test('with threads, the baseline stays on top and each thread holds its experiments, in order', () => {
+  const threads = [thread({ id: 't1', focus: 'Raise the learning rate', experiments: 2 }), thread({ id: 't2', focus: 'Wider model' })];
+  const experiments = [
+    exp({ id: 'e0', status: 'baseline', thread: 'main' }),
+    exp({ id: 'e1', thread: 't1' }),
+    exp({ id: 'e2', thread: 't2' }),
+    exp({ id: 'e3', thread: 't1' }),
+    exp({ id: 'e4', thread: 't3', hypothesis: 'Cosine schedule', status: 'running' }),
+    exp({ id: 'e5', status: 'running' }),
+  ];
+  const children = searchChildren(search({ threads }), experiments);
+  // A running experiment whose thread is not known yet waits at the top level.
+  assert.deepEqual(shape(children), ['e0', 't1[e1,e3]', 't2[e2]', 't3[e4]', 'e5']);
+  assert.equal(children[1]!.kind === 'thread' && children[1].thread, threads[0]);
+  // t3 started after the search was read: an open thread told from its own rows.
+  const t3 = children[3]!.kind === 'thread' ? children[3].thread : undefined;
+  assert.deepEqual(t3 && [t3.focus, t3.experiments, t3.running, t3.open], ['Cosine schedule', 0, 1, true]);
+});
+
+test('a thread node names its focus, best, size, and whether it is open or stale', () => {
+  const open = thread({ id: 't2', focus: 'Warm the learning rate up over the first thousand steps, then decay it', best: { id: 'e7', mean: 0.91094 }, experiments: 6, sinceImprovement: 2 });
+  assert.equal(threadLabel(open), 't2 Warm the learning rate up over the first…');
+  assert.equal(threadDescription(open), 'best 0.9109 (e7) · 6 experiments · open');
+  assert.equal(threadIcon(open).color, undefined);
+  assert.match(threadTooltip(open, 'val_loss'), /best val_loss: 0.9109 \(e7\)\nopen: 2 experiment/);
+  const stale = thread({ experiments: 5, sinceImprovement: 5, open: false });
+  assert.equal(threadDescription(stale), 'nothing kept · 5 experiments · stale');
+  assert.equal(threadIcon(stale).color, 'disabledForeground');
+  assert.match(threadTooltip(stale, 'val_loss'), /^stale: 5 experiments without an improvement/m);
+  assert.equal(threadDescription(thread({ running: 1 })), 'nothing kept · 1 experiment · 1 running · open');
+});
+
+test('combines and fixes show on the row; the tooltip says the thread, the intent and the model cost', () => {
+  const usage = { model: 'openai:gpt-4o-mini', calls: 3, inputTokens: 11_000, outputTokens: 1_400, costUsd: 0.0412 };
+  const combine = exp({ id: 'e8', parent: 'e7', thread: 't1', intent: 'combine', other: 'e5', mean: 0.9, delta: -0.01, usage });
+  assert.equal(experimentDescription(combine), '0.9 · −0.01 · kept · combines e5');
+  const tip = experimentTooltip(combine, 'val_loss');
+  assert.match(tip, /^thread t1 · brings e5's change into e7$/m);
+  assert.match(tip, /^model openai:gpt-4o-mini: 3 calls, 12\.4k tokens, \$0\.04$/m);
+  const fix = exp({ id: 'e4', thread: 't2', intent: 'debug', other: 'e3', status: 'failed' });
+  assert.equal(experimentDescription(fix), 'failed · fixes e3');
+  assert.match(experimentTooltip(fix, 'val_loss'), /thread t2 · fixes e3, which failed/);
+  // A plain step of a thread has no marker.
+  assert.equal(experimentDescription(exp({ thread: 't1', intent: 'improve' })), 'kept');
+});
+
+test('the search row shows the total model cost, its tooltip the calls and tokens', () => {
+  const usage = { calls: 12, inputTokens: 80_000, outputTokens: 4_100, costUsd: 0.42 };
+  const s = search({ best: { id: 'e1', mean: 1.27 }, usage, threads: [thread({}), thread({ id: 't2', open: false })] });
+  assert.equal(searchDescription(s), 'stopped · best 1.27 val_loss · 5 runs · $0.42');
+  assert.match(searchTooltip(s), /\n2 threads of research, 1 open\nmodel: 12 calls, 84\.1k tokens, \$0\.42$/);
+  // The editor's own models have no price: tokens in the tooltip, no dollars on the row.
+  assert.equal(searchDescription(search({ usage: { ...usage, costUsd: 0 } })), 'stopped · 5 runs');
+  assert.equal(usageText({ calls: 1, inputTokens: 300, outputTokens: 20, costUsd: 0.001 }), '1 call, 320 tokens, <$0.01');
 });

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { SearchView } from '../../src/engine/inspect';
+import type { SearchSettings } from '../../src/engine/journal/store';
+import { STALE_AFTER } from '../../src/engine/search/policy';
 import type { SearchInfo } from '../../src/server/protocol';
-import type { ExperimentRecord } from '../../src/engine/types';
-import { codeLensTitle, experimentForLine, fmtDelta, newLineToOld } from '../../src/server/views';
+import type { ExperimentRecord, Verdict } from '../../src/engine/types';
+import { codeLensTitle, experimentForLine, experimentViews, fmtDelta, newLineToOld, searchInfo, threadSummaries, usageTotal } from '../../src/server/views';
 
 const info = (over: Partial<SearchInfo>): SearchInfo => ({
   id: 's',
@@ -73,4 +76,108 @@ test('a hover finds the latest kept experiment that added exactly this line', ()
   assert.equal(experimentForLine(list, 'train.py', 'LR = 0.2')?.id, 'e1');
   assert.equal(experimentForLine(list, 'train.py', 'LR = 0.4'), undefined);
   assert.equal(experimentForLine(list, 'train.py', '   '), undefined);
+});
+
+// A search as the engine's read-only view gives it, from a few experiments.
+const rec = (id: string, over: Partial<ExperimentRecord> = {}): ExperimentRecord => ({
+  id,
+  parent: id === 'e0' ? undefined : 'e0',
+  thread: 'main',
+  hypothesis: `hypothesis of ${id}`,
+  proposer: 'llm',
+  patch: '',
+  commit: `c-${id}`,
+  runs: [],
+  audit: [],
+  verdict: { kind: 'discarded', reason: 'no better' },
+  startedAt: '',
+  finishedAt: '',
+  ...over,
+});
+const kept: Verdict = { kind: 'kept', improvement: 0.1, threshold: 0.01 };
+const baseline = rec('e0', { verdict: { kind: 'baseline' }, mean: 1.0 });
+const searchView = (experiments: ExperimentRecord[], running = false): SearchView => ({
+  settings: { id: 's1', file: 'train.py', createdAt: '2026-01-01' } as SearchSettings,
+  experiments,
+  metric: { name: 'val_loss', direction: 'lower' },
+  running: running ? { pid: 1 } : undefined,
+  best: experiments.filter((e) => e.verdict.kind === 'kept' || e.verdict.kind === 'baseline').sort((a, b) => a.mean! - b.mean!)[0],
+});
+
+test('a search without threads or a model reads as before: no threads, no usage, no new keys', () => {
+  const view = searchView([baseline, rec('e1', { verdict: kept, mean: 0.9 })]);
+  assert.equal(threadSummaries(view.experiments, 'lower'), undefined);
+  const info = searchInfo('/r', view, [], false);
+  assert.ok(!('threads' in info) && !('usage' in info), 'no threads or usage key at all');
+  const [e0, e1] = experimentViews(view, []);
+  assert.deepEqual(Object.keys(e1!).filter((k) => ['intent', 'other', 'usage'].includes(k)), []);
+  assert.equal(e0!.thread, 'main');
+});
+
+test('threads are summarised in the order they started, focus from their first experiment', () => {
+  const experiments = [
+    baseline,
+    rec('e1', { thread: 't1', hypothesis: 'Raise the learning rate', verdict: kept, mean: 0.9 }),
+    rec('e2', { thread: 't2', hypothesis: 'Wider model', mean: 1.1 }),
+    rec('e3', { thread: 't1', parent: 'e1', hypothesis: 'Raise it again', verdict: kept, mean: 0.85 }),
+    rec('e4', { thread: 't1', parent: 'e3', hypothesis: 'And again', mean: 0.95 }),
+  ];
+  const threads = threadSummaries(experiments, 'lower')!;
+  assert.deepEqual(
+    threads.map((t) => [t.id, t.focus, t.experiments, t.best?.id, t.sinceImprovement, t.open]),
+    [
+      ['t1', 'Raise the learning rate', 3, 'e3', 1, true],
+      ['t2', 'Wider model', 1, undefined, 1, true],
+    ],
+  );
+});
+
+test(`a thread whose last ${STALE_AFTER} experiments kept nothing is stale, unless one still runs`, () => {
+  const misses = Array.from({ length: STALE_AFTER }, (_, i) => rec(`e${i + 2}`, { thread: 't1', parent: 'e1' }));
+  const experiments = [baseline, rec('e1', { thread: 't1', verdict: kept, mean: 0.9 }), ...misses];
+  const [t1] = threadSummaries(experiments, 'lower')!;
+  assert.equal(t1!.open, false);
+  assert.equal(t1!.sinceImprovement, STALE_AFTER);
+  // One short of the limit is still open, and a cancelled run does not count against it.
+  const cancelled = rec('e9', { thread: 't1', verdict: { kind: 'cancelled' } });
+  assert.equal(threadSummaries([...experiments.slice(0, -1), cancelled], 'lower')![0]!.open, true);
+  // A running experiment keeps it open, as a pending proposal does for the policy.
+  const [running] = threadSummaries(experiments, 'lower', [{ id: 'e20', hypothesis: 'one more', thread: 't1' }])!;
+  assert.deepEqual([running!.open, running!.running], [true, 1]);
+});
+
+test('a kept experiment that does not better the thread does not reset its count', () => {
+  const experiments = [
+    baseline,
+    rec('e1', { thread: 't1', verdict: kept, mean: 0.8 }),
+    rec('e2', { thread: 't1', parent: 'e0', verdict: kept, mean: 0.9 }),
+  ];
+  const [t1] = threadSummaries(experiments, 'lower')!;
+  assert.deepEqual([t1!.best, t1!.sinceImprovement], [{ id: 'e1', mean: 0.8 }, 1]);
+});
+
+test('experiment views carry thread, intent, other and usage; the search sums the usage', () => {
+  const usage = (costUsd: number) => ({ model: 'openai:gpt-4o-mini', calls: 2, inputTokens: 1000, outputTokens: 200, costUsd });
+  const view = searchView(
+    [
+      baseline,
+      rec('e1', { thread: 't1', intent: 'draft', verdict: kept, mean: 0.9, usage: usage(0.01) }),
+      rec('e2', { thread: 't2', intent: 'draft', verdict: kept, mean: 0.95, usage: usage(0.02) }),
+      rec('e3', { thread: 't1', parent: 'e1', intent: 'combine', other: 'e2', verdict: kept, mean: 0.85, usage: usage(0.03) }),
+      rec('e4', { thread: 't2', parent: 'e2', verdict: { kind: 'failed', reason: 'crash' } }),
+      rec('e5', { thread: 't2', parent: 'e2', intent: 'debug', other: 'e4', mean: 0.97 }),
+    ],
+    true,
+  );
+  const views = experimentViews(view, [{ id: 'e6', parent: 'e3', hypothesis: 'next', thread: 't1' }]);
+  const e3 = views.find((e) => e.id === 'e3')!;
+  assert.deepEqual([e3.thread, e3.intent, e3.other, e3.usage?.costUsd], ['t1', 'combine', 'e2', 0.03]);
+  assert.deepEqual([views[5]!.intent, views[5]!.other], ['debug', 'e4']);
+  assert.deepEqual([views[6]!.status, views[6]!.thread], ['running', 't1']);
+  const info = searchInfo('/r', view, [{ id: 'e6', parent: 'e3', hypothesis: 'next', thread: 't1' }], false);
+  assert.deepEqual(info.threads?.map((t) => [t.id, t.running]), [['t1', 1], ['t2', 0]]);
+  assert.equal(info.usage?.calls, 6);
+  assert.equal(info.usage?.inputTokens, 3000);
+  assert.ok(Math.abs(info.usage!.costUsd - 0.06) < 1e-12);
+  assert.equal(usageTotal([baseline]), undefined);
 });

@@ -1,10 +1,13 @@
-// The Experiments view: searches at the top, their experiments below, newest search first.
+// The Experiments view: searches at the top, their experiments below, newest search first; a
+// search with threads of research shows its baseline, then one node per thread holding its experiments.
 import * as vscode from 'vscode';
 import type { SearchStore } from '../store';
+import { searchChildren } from '../viewModel';
 import { ExperimentNode } from './experimentNode';
 import { SearchNode } from './searchNode';
+import { ThreadNode } from './threadNode';
 
-type Node = SearchNode | ExperimentNode;
+type Node = SearchNode | ThreadNode | ExperimentNode;
 
 export class ExperimentsTree implements vscode.TreeDataProvider<Node>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<Node | undefined>();
@@ -21,7 +24,12 @@ export class ExperimentsTree implements vscode.TreeDataProvider<Node>, vscode.Di
 
   getChildren(node?: Node): Node[] {
     if (!node) return [...this.store.searches].reverse().map((s) => new SearchNode(s));
-    if (node instanceof SearchNode) return this.store.experiments(node.search.id).map((e) => new ExperimentNode(node.search, e));
+    if (node instanceof SearchNode) {
+      return searchChildren(node.search, this.store.experiments(node.search.id)).map((c) =>
+        c.kind === 'thread' ? new ThreadNode(node.search, c.thread, c.experiments) : new ExperimentNode(node.search, c.experiment),
+      );
+    }
+    if (node instanceof ThreadNode) return node.experiments.map((e) => new ExperimentNode(node.search, e));
     return [];
   }
 
