@@ -62,7 +62,13 @@ export class LlmProposer implements Proposer {
     let usage: ProposalUsage = { model: this.opts.model.name, calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
     let parsed: ParsedAnswer | undefined;
     for (let attempt = 0; ; attempt++) {
-      this.checkBudget();
+      try {
+        this.checkBudget();
+      } catch (e) {
+        // Spent between the answer and its correction: record what the first call cost.
+        if (attempt === 0) throw e;
+        return { hypothesis: parsed?.hypothesis ?? 'an answer that could not be read', patch: '', failure: (e as Error).message, usage };
+      }
       const answer = await this.opts.model.chat({
         system: prompt.system,
         messages,
@@ -75,7 +81,7 @@ export class LlmProposer implements Proposer {
       try {
         parsed = parseAnswer(answer.text);
         const patch = this.toPatch(ctx, parsed, base, parentFiles);
-        return { hypothesis: parsed.hypothesis, patch, notes: parsed.notes, usage, meta: { intent: intent.kind } };
+        return { hypothesis: parsed.hypothesis, patch, notes: parsed.notes, usage };
       } catch (e) {
         if (!isAnswerProblem(e)) throw e;
         const problem = answer.stopReason === 'length' ? `${(e as Error).message} (the answer was cut at the token limit: keep it shorter)` : (e as Error).message;
