@@ -24,7 +24,14 @@ FIXTURE_EXPECT = {
     "cheat_lazy_subclass": "output_type", "cheat_patches_timer": "monkeypatch",
     "cheat_background_thread": "threads", "cheat_calls_reference": "static",
     "cheat_library_call": "static", "cheat_side_stream": "unsynced_work",
+    "cheat_cached_answer": "launches", "cheat_l2_persist": "l2_persistence",
+    "cheat_exact_shapes": "perturbed_shapes",
 }
+
+
+# Checks made by the check worker or statically, before any timing.
+CHECK_PHASE = {"correctness", "precision", "input_mutation", "state", "output_type", "static",
+               "launches", "l2_persistence", "perturbed_shapes", "threads"}
 
 
 def harness(args, events_out, label, timeout):
@@ -64,19 +71,45 @@ def summarize_task(events):
     shapes = {}
     for t in timings:
         rounds = t["rounds_ms"]
+        every = t.get("all_rounds_ms") or rounds
         row = shapes.setdefault(t["shape"], {})
+        clocks = [c.get("sm_mhz") for c in t.get("round_clocks") or [] if c.get("sm_mhz")]
         row[t["role"]] = {"median_ms": t["median_ms"], "sol_ms": t.get("sol_ms"),
                           "spread_max_over_min": (max(rounds) / min(rounds)) if rounds else None,
-                          "rounds": len(rounds), "iterations": t["iterations"]}
+                          "spread_all_max_over_min": (max(every) / min(every)) if every else None,
+                          "rounds": len(rounds), "rounds_measured": len(every),
+                          "discarded_rounds": t.get("discarded_rounds") or [],
+                          "iterations": t["iterations"], "warmup_calls": t.get("warmup_calls"),
+                          "warmup_stable": t.get("warmup_stable"),
+                          "clock_capped": t.get("clock_capped"),
+                          "round_ms_target": t.get("min_round_ms"),
+                          "flush_bytes": t.get("flush_bytes"),
+                          "sm_mhz_min_max": [min(clocks), max(clocks)] if clocks else None,
+                          "control_median_ms": t.get("control_median_ms"),
+                          "control_spread": t.get("control_spread"),
+                          "paired_ratio": t.get("paired_ratio")}
     for m in events:
         if m["type"] == "metric" and m["name"] == "sol_score" and m.get("shape"):
             shapes.setdefault(m["shape"], {})["score"] = m["value"]
+        if m["type"] == "metric" and m["name"] == "sol_score_vs_reference" and m.get("shape"):
+            shapes.setdefault(m["shape"], {})["score_vs_reference"] = m["value"]
     total = [m["value"] for m in events if m["type"] == "metric" and m["name"] == "sol_score"
              and not m.get("shape")]
     end = events[-1] if events else {}
     return {"shapes": shapes, "sol_score": total[0] if total else None,
             "failed_checks": sorted(c for c, v in audits(events).items() if v == "fail"),
+            "warned_checks": sorted(c for c, v in audits(events).items() if v == "warn"),
+            "skipped_checks": sorted(c for c, v in audits(events).items() if v == "skip"),
             "end": end.get("reason"), "message": end.get("message")}
+
+
+def fixture_evidence(events, check):
+    """The audit message of the check a fixture must trip (or of the first failure)."""
+    for e in events:
+        if e["type"] == "audit" and e["verdict"] == "fail" and (check is None or
+                                                                e["check"] == check):
+            return "%s: %s" % (e["check"], e["message"][:300])
+    return None
 
 
 def main():
@@ -86,11 +119,14 @@ def main():
     p.add_argument("--fixtures", nargs="?", const="all", default=None,
                    help="run the cheating fixtures (all, or a comma-separated list)")
     p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--iterations", type=int, default=10,
+                   help="calls per round at least (rounds are sized by --min-round-ms)")
     p.add_argument("--timeout", type=float, default=240)
+    p.add_argument("--min-round-ms", type=float, default=100.0)
+    p.add_argument("--tag", default=None, help="name of the events/summary files")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    tag = "_".join(args.tasks.split(",")[:1]) if args.tasks else "fixtures"
+    tag = args.tag or ("_".join(args.tasks.split(",")[:1]) if args.tasks else "fixtures")
     events_path = os.path.join(args.out, "events-%s.jsonl" % tag)
     summary = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "tasks": {}, "fixtures": {}}
     _, probe = harness(["probe", "--experiment-id", "probe"], events_path, "probe", 60), None
@@ -104,17 +140,25 @@ def main():
         chosen = list(FIXTURE_EXPECT) if args.fixtures == "all" else args.fixtures.split(",")
         for name in chosen:
             expect = FIXTURE_EXPECT[name]
+            # Fixtures whose check runs before timing skip it (timing adds nothing there).
+            skip = ["--skip-timing"] if expect in CHECK_PHASE else []
             events, secs = harness(["kernel", "--experiment-id", "fx-" + name, "--task", FIXTURES,
                                     "--candidate", os.path.join(FIXTURES, name + ".py"),
-                                    "--trials", "3", "--iterations", "30"],
+                                    "--trials", "3", "--iterations", "30",
+                                    "--min-round-ms", "20"] + skip,
                                    events_path, "fixture:" + name, args.timeout)
             failed = sorted(c for c, v in audits(events).items() if v == "fail")
             ok = (failed == []) if expect is None else (expect in failed)
             summary["fixtures"][name] = {"expected": expect or "pass", "failed_checks": failed,
+                                         "skipped_checks": sorted(
+                                             c for c, v in audits(events).items() if v == "skip"),
+                                         "evidence": fixture_evidence(events, expect),
                                          "as_expected": ok, "seconds": round(secs, 1)}
             print("fixture %-28s expected %-14s failed=%s %s" % (
                 name, expect or "pass", ",".join(failed) or "-", "OK" if ok else "MISMATCH"),
                 flush=True)
+            json.dump(summary, open(os.path.join(args.out, "summary-%s.json" % tag), "w"),
+                      indent=1)
     for task in [t for t in args.tasks.split(",") if t]:
         spec = json.load(open(os.path.join(KERNELS, task, "task.json")))
         summary["tasks"][task] = {}
@@ -122,7 +166,8 @@ def main():
             events, secs = harness(["kernel", "--experiment-id", "%s-%s" % (task, cand), "--task",
                                     os.path.join(KERNELS, task), "--candidate", cand,
                                     "--trials", "3", "--repeats", str(args.repeats),
-                                    "--iterations", str(args.iterations)],
+                                    "--iterations", str(args.iterations),
+                                    "--min-round-ms", str(args.min_round_ms)],
                                    events_path, "task:%s:%s" % (task, cand), args.timeout)
             s = summarize_task(events)
             s["seconds"] = round(secs, 1)

@@ -44,7 +44,9 @@ def _parser():
     kernel.add_argument("--trials", type=int, default=None, help="correctness trials per shape")
     kernel.add_argument("--repeats", type=int, default=1,
                         help="timing rounds per shape (each a median); spread is max/min")
-    kernel.add_argument("--iterations", type=int, default=None, help="timed calls per round")
+    kernel.add_argument("--iterations", type=int, default=None,
+                        help="timed calls per round (GPU: at least this many when they fit "
+                        "in a second; --min-round-ms may ask for more)")
     kernel.add_argument("--warmup", type=int, default=None)
     kernel.add_argument("--skip-timing", action="store_true",
                         help="run the correctness and cheating checks only")
@@ -55,6 +57,16 @@ def _parser():
     kernel.add_argument("--lock-clocks", action="store_true",
                         help="opt-in, own hosts only: lock SM clocks to base for the run")
     kernel.add_argument("--worker-timeout", type=float, default=900.0)
+    kernel.add_argument("--min-round-ms", type=float, default=100.0,
+                        help="GPU: calls per round are enough for this much measured time")
+    kernel.add_argument("--no-interleave", action="store_true",
+                        help="GPU: do not time reference control rounds between the "
+                        "candidate's rounds")
+    kernel.add_argument("--baseline", default=None,
+                        help="file defining ModelNew used as the scoring baseline (S = 0.5); "
+                        "default: the task's `baseline`, else the reference")
+    kernel.add_argument("--no-baseline", action="store_true",
+                        help="score against the reference even when the task has a baseline")
     return parser
 
 

@@ -66,6 +66,17 @@ class KernelModeOnCpuTest(unittest.TestCase):
         events = run_fixture("cheat_library_call", *FAST)
         self.assertEqual(failed_checks(events), ["static"])
 
+    def test_candidate_specialised_to_the_listed_shapes_is_caught_by_perturbed_shapes(self):
+        events = run_fixture("cheat_exact_shapes", *FAST)
+        self.assertEqual(failed_checks(events), ["perturbed_shapes"])
+
+    def test_launch_and_l2_checks_skip_with_a_reason_on_the_cpu(self):
+        events = run_fixture("cheat_cached_answer", *FAST)
+        audits = {a["check"]: a for a in of_type(events, "audit")}
+        self.assertEqual(audits["launches"]["verdict"], "skip")
+        self.assertIn("CUDA", audits["launches"]["message"])
+        self.assertEqual(audits["l2_persistence"]["verdict"], "skip")
+
     def test_candidate_that_does_not_import_fails_load_and_is_not_timed(self):
         import os
         import tempfile

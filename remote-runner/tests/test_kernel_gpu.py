@@ -26,6 +26,24 @@ class KernelModeOnGpuTest(unittest.TestCase):
         events = run_fixture("cheat_side_stream", "--trials", "2", device="cuda")
         self.assertIn("unsynced_work", failed_checks(events))
 
+    def test_cached_answer_without_kernels_is_caught_by_launches(self):
+        events = run_fixture("cheat_cached_answer", "--trials", "2", "--skip-timing",
+                             device="cuda")
+        self.assertEqual(failed_checks(events), ["launches"])
+
+    def test_persisting_l2_is_caught_by_l2_persistence(self):
+        events = run_fixture("cheat_l2_persist", "--trials", "2", "--skip-timing",
+                             device="cuda")
+        self.assertIn("l2_persistence", failed_checks(events))
+
+    def test_honest_candidate_launches_kernels_and_sets_no_persisting_l2(self):
+        events = run_fixture("honest_naive", "--trials", "2", "--min-round-ms", "10",
+                             device="cuda")
+        self.assertEqual(failed_checks(events), [])
+        verdicts = {a["check"]: a["verdict"] for a in of_type(events, "audit")}
+        self.assertEqual(verdicts.get("launches"), "pass")
+        self.assertEqual(verdicts.get("l2_persistence"), "pass")
+
 
 if __name__ == "__main__":
     unittest.main()

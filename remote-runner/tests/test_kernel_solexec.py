@@ -1,6 +1,8 @@
 """SOL-ExecBench problems run as they are: definition.json + workload.jsonl + solution.json."""
 
 import os
+import shutil
+import tempfile
 import unittest
 
 from tests.helpers import FIXTURES, of_type, run_harness
@@ -26,6 +28,69 @@ class SolExecProblemTest(unittest.TestCase):
     def test_wrong_solution_fails_correctness(self):
         events = self.run_solution("solution_wrong.json")
         self.assertIn("correctness", failed_checks(events))
+
+    def test_destination_passing_style_is_the_default_and_works(self):
+        events = self.run_solution("solution_dps.json")
+        self.assertEqual(failed_checks(events), [])
+
+    def test_dps_solution_that_never_writes_its_output_reads_nan_and_fails(self):
+        events = self.run_solution("solution_dps_unwritten.json")
+        self.assertIn("correctness", failed_checks(events))
+
+    def test_perturbed_workload_is_checked(self):
+        events = self.run_solution("solution.json")
+        audits = {a["check"]: a for a in of_type(events, "audit")}
+        self.assertEqual(audits["perturbed_shapes"]["verdict"], "pass")
+        self.assertEqual(audits["perturbed_shapes"]["evidence"]["checked"], ["p-num_rows=9"])
+
+
+@unittest.skipUnless(HAS_TORCH, NO_TORCH_REASON)
+class SolExecInputsTest(unittest.TestCase):
+    def run_problem(self, folder, solution="solution.json"):
+        _, events = run_harness("kernel", "--experiment-id", "sx", "--problem", folder,
+                                "--candidate", os.path.join(folder, solution), "--device", "cpu",
+                                "--trials", "2", "--iterations", "3", experiment_id="sx")
+        return events
+
+    def test_safetensors_inputs_are_read_and_the_workload_tolerance_applies(self):
+        import struct
+        from ratchet_harness import safetensors
+        source = os.path.join(FIXTURES, "solexec", "rmsnorm_st")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = os.path.join(tmp, "rmsnorm_st")
+            shutil.copytree(source, folder)
+            values = [((i * 37) % 101) / 50.0 - 1.0 for i in range(16 * 64)]
+            weight = [0.5 + (i % 7) / 10.0 for i in range(64)]
+            safetensors.write(os.path.join(folder, "inputs.safetensors"), {
+                "input": ("float32", [16, 64], struct.pack("<%df" % len(values), *values)),
+                "weight": ("float32", [64], struct.pack("<64f", *weight))})
+            events = self.run_problem(folder)
+        self.assertEqual(failed_checks(events), [])
+        start = of_type(events, "start")[0]
+        self.assertEqual(start["task"]["shapes"], ["w0-st000001"])
+
+    def test_custom_inputs_come_from_the_definitions_generator(self):
+        events = self.run_problem(os.path.join(FIXTURES, "solexec", "ragged_custom"))
+        self.assertEqual(failed_checks(events), [])
+        self.assertEqual(len(of_type(events, "timing")), 2)
+
+
+@unittest.skipUnless(HAS_TORCH, NO_TORCH_REASON)
+class BaselineTest(unittest.TestCase):
+    def test_an_explicit_baseline_is_timed_before_the_candidate_and_reported(self):
+        from tests.kernel_helpers import KERNEL_FIXTURES
+        _, events = run_harness("kernel", "--experiment-id", "b", "--task", KERNEL_FIXTURES,
+                                "--candidate", os.path.join(KERNEL_FIXTURES, "honest_naive.py"),
+                                "--baseline", os.path.join(KERNEL_FIXTURES, "honest_naive.py"),
+                                "--device", "cpu", "--trials", "2", "--iterations", "3",
+                                experiment_id="b")
+        self.assertEqual(failed_checks(events), [])
+        roles = [t["role"] for t in of_type(events, "timing")]
+        self.assertEqual(roles.count("baseline"), 2)
+        audits = {a["check"]: a["verdict"] for a in of_type(events, "audit")}
+        self.assertEqual(audits["baseline"], "pass")
+        names = {m["name"] for m in of_type(events, "metric")}
+        self.assertIn("sol_score_vs_reference", names)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ from .output_type import flatten
 
 
 def compare(output, truth, reference, atol, rtol, unit_roundoff, precision_factor,
-            min_match_fraction=1.0):
+            min_match_fraction=1.0, max_error_cap=None):
     """Return a dict: ok, reason (None when ok), and the error figures as evidence.
     min_match_fraction: share of elements that must be inside the tolerance. Two honest
     half-precision computations of a large output can differ by a rounding step on a handful
-    of elements sitting on the edge; NaN, Inf and all-zero outputs fail regardless."""
+    of elements sitting on the edge; NaN, Inf and all-zero outputs fail regardless.
+    max_error_cap (SOL-ExecBench's field of that name): no element may be further off than
+    this, whatever the matched share."""
     import torch
     outs, truths, refs = flatten(output), flatten(truth), flatten(reference)
     if len(outs) != len(refs):
@@ -44,6 +46,10 @@ def compare(output, truth, reference, atol, rtol, unit_roundoff, precision_facto
         worst["rel_error"] = max(worst["rel_error"], rel)
         worst["reference_rel_error"] = max(worst["reference_rel_error"], ref_rel)
         worst["mismatch_fraction"] = max(worst["mismatch_fraction"], mismatch)
+        if max_error_cap is not None and o.numel() and float(diff.max()) > max_error_cap:
+            worst.update(ok=False, reason="output %d: an error of %.4g exceeds the cap %g"
+                         % (i, float(diff.max()), max_error_cap))
+            return worst
         if mismatch > 1.0 - min_match_fraction:
             worst.update(ok=False, reason="output %d: %.4g%% of elements outside atol=%g rtol=%g"
                          % (i, 100 * mismatch, atol, rtol))

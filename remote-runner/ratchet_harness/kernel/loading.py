@@ -73,19 +73,56 @@ class KernelBenchTask:
         return self.module.Model
 
 
-def _solexec_inputs(definition, shape, device, seed):
+def _safetensors_tensor(problem_dir, given, device):
+    """A workload input read from a .safetensors file: with the `safetensors` package when it
+    is installed, else with the harness's own reader (the format is simple)."""
+    import torch
+    from .. import safetensors as st
+    path = given["path"]
+    candidates = [path] if os.path.isabs(path) else [
+        os.path.join(problem_dir, path),
+        # Paths in the published data are relative to the trace set's root, which is one to
+        # three folders above a problem.
+        os.path.join(problem_dir, "..", path), os.path.join(problem_dir, "..", "..", path),
+        os.path.join(problem_dir, "..", "..", "..", path)]
+    found = next((c for c in candidates if os.path.isfile(c)), None)
+    if found is None:
+        raise FileNotFoundError("safetensors file not found: %s" % path)
+    dtype_name, shape, data = st.read_tensor_bytes(found, given["tensor_key"])
+    dtype = torch_dtype(dtype_name)
+    if not data:
+        return torch.empty(shape, dtype=dtype, device=device)
+    t = torch.frombuffer(bytearray(data), dtype=dtype).reshape(shape)
+    return t.to(device)
+
+
+def _solexec_inputs(definition, shape, device, seed, problem_dir):
     import torch
     torch.manual_seed(seed)
     axes = shape["params"]
     workload_inputs = shape.get("workload", {}).get("inputs", {})
+    specs = definition.get("inputs", {})
+    kinds = {workload_inputs.get(n, {}).get("type", "random") for n in specs}
+    if "custom" in kinds:
+        # The definition's own generator makes every input (SOL-ExecBench: all or none).
+        entry = definition.get("custom_inputs_entrypoint")
+        module = sys.modules["ratchet_reference"]
+        scalars = {n: g.get("value") for n, g in workload_inputs.items()
+                   if g.get("type") == "scalar"}
+        made = getattr(module, entry)(dict(axes, **scalars), torch.device(device))
+        return [made[n] for n in specs]
     values = []
-    for name, spec in definition.get("inputs", {}).items():
+    for name, spec in specs.items():
         given = workload_inputs.get(name, {"type": "random"})
         dtype = torch_dtype(spec.get("dtype", "float32"))
         if given.get("type") == "scalar" or spec.get("shape") is None:
             values.append(given.get("value", 1.0))
             continue
-        dims = [axes[d] if isinstance(d, str) else int(d) for d in spec["shape"]]
+        if given.get("type") == "safetensors":
+            values.append(_safetensors_tensor(problem_dir, given, device))
+            continue
+        dims = [axes[d] if isinstance(d, str) and not d.isdigit() else int(d)
+                for d in spec["shape"]]
         if dtype.is_floating_point:
             t = torch.randn(dims, device=device, dtype=torch.float32).to(dtype)
         elif dtype == torch.bool:
@@ -94,6 +131,30 @@ def _solexec_inputs(definition, shape, device, seed):
             t = torch.randint(0, 64, dims, device=device, dtype=dtype)
         values.append(t)
     return values
+
+
+def output_buffers(definition, axes, device, poison):
+    """Outputs of a destination-passing-style call, allocated by the harness: NaN (or -1)
+    while checked, so an output the solution never writes fails; plain torch.empty while
+    timed (no extra GPU work inside the measurement)."""
+    import torch
+    outs = []
+    for spec in definition.get("outputs", {}).values():
+        dtype = torch_dtype(spec.get("dtype", "float32"))
+        dims = [axes[d] if isinstance(d, str) and not d.isdigit() else int(d)
+                for d in (spec.get("shape") or [])]
+        t = torch.empty(dims, dtype=dtype, device=device)
+        if poison:
+            if t.is_floating_point() and t.element_size() > 1:
+                t.fill_(float("nan"))
+            elif t.dtype == torch.bool:
+                t.fill_(True)
+            elif not t.is_floating_point():
+                t.fill_(-1)
+            else:
+                t.view(torch.uint8).fill_(0x7F)  # float8 NaN pattern
+        outs.append(t)
+    return outs
 
 
 class SolExecTask:
@@ -116,12 +177,17 @@ class SolExecTask:
 
         self.module.Model = Model
         self._shape = None
+        self.poison_outputs = True
 
     def set_shape(self, shape, *modules):
         self._shape = shape
+        for module in modules:
+            if hasattr(module, "_ratchet_set_axes"):
+                module._ratchet_set_axes(shape["params"])
 
     def make_inputs(self, seed):
-        return _solexec_inputs(self.definition, self._shape, self.device, seed)
+        return _solexec_inputs(self.definition, self._shape, self.device, seed,
+                               self.plan.get("problem_dir", "."))
 
     def init_inputs(self):
         return []
@@ -136,16 +202,17 @@ def load_task(plan, device):
     return KernelBenchTask(plan, device)
 
 
-def load_candidate(path):
+def load_candidate(path, definition=None, device="cpu", name="ratchet_candidate"):
     """Import a candidate: a Python file defining ModelNew, or a SOL-ExecBench solution.json
-    whose entry point function is wrapped as ModelNew."""
+    whose entry point function is wrapped as ModelNew. Destination-passing style (the
+    format's default when `destination_passing_style` is absent) is supported: the wrapper
+    allocates the outputs from the definition and passes them after the inputs."""
     if path.endswith(".json"):
         import torch
         with open(path, encoding="utf-8") as handle:
             solution = json.load(handle)
         spec = solution.get("spec", {})
-        if spec.get("destination_passing_style"):
-            raise ValueError("destination-passing-style solutions are not supported yet")
+        dps = bool(spec.get("destination_passing_style", True))
         folder = tempfile.mkdtemp(prefix="ratchet-solution-")
         for source in solution.get("sources", []):
             target = os.path.join(folder, source["path"])
@@ -153,16 +220,30 @@ def load_candidate(path):
             with open(target, "w", encoding="utf-8") as handle:
                 handle.write(source["content"])
         file_name, _, func = spec.get("entry_point", "kernel.py::run").partition("::")
-        module = load_module(os.path.join(folder, file_name), "ratchet_candidate")
+        module = load_module(os.path.join(folder, file_name), name)
         entry = getattr(module, func or "run")
+        state = {"axes": {}, "poison": True}
+
+        def set_axes(axes):
+            state["axes"] = dict(axes)
+
+        def set_poison(flag):
+            state["poison"] = bool(flag)
 
         class ModelNew(torch.nn.Module):
             def forward(self, *args):
-                return entry(*args)
+                if not dps:
+                    return entry(*args)
+                outs = output_buffers(definition or {}, state["axes"], device, state["poison"])
+                entry(*args, *outs)
+                return outs[0] if len(outs) == 1 else tuple(outs)
 
         module.ModelNew = ModelNew
+        module._ratchet_set_axes = set_axes
+        module._ratchet_set_poison = set_poison
+        module._ratchet_dps = dps
         return module
-    module = load_module(path, "ratchet_candidate")
+    module = load_module(path, name)
     if not hasattr(module, "ModelNew"):
-        raise ValueError("candidate defines no ModelNew")
+        raise ValueError("%s defines no ModelNew" % os.path.basename(path))
     return module

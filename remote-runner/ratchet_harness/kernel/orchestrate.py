@@ -15,6 +15,13 @@ from ..checks import roofline, static_fallback, unsynced
 from ..process import CancelFlag, LineReader, kill_group, start_in_group
 from . import clocks, taskspec
 
+# Optional timing fields passed from the worker to the `timing` event.
+TIMING_EXTRAS = ("all_rounds_ms", "spread_all", "discarded_rounds", "warmup_calls", "warmup_ms",
+                 "warmup_stable", "flush_bytes", "min_round_ms", "clock_capped", "round_clocks",
+                 "control_rounds_ms", "control_median_ms", "control_spread", "paired_ratio")
+# The interleaved reference may move by this much (or 3x its own spread) before it is reported.
+DRIFT_FLOOR = 0.03
+
 RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -53,6 +60,15 @@ def build_plan(args):
     plan["warmup"] = args.warmup or (2 if cpu else 10)
     plan["repeats"] = max(1, args.repeats)
     plan["init_seed"] = 42
+    # Rounds sized by measured time (GPU): see PROTOCOL.md, "Timing".
+    plan["min_round_ms"] = 0.0 if cpu else float(args.min_round_ms)
+    plan["interleave"] = not cpu and not args.no_interleave
+    if getattr(args, "baseline", None):
+        if not os.path.isfile(args.baseline):
+            raise taskspec.TaskError("baseline not found: %s" % args.baseline)
+        plan["baseline"] = os.path.abspath(args.baseline)
+    if getattr(args, "no_baseline", False):
+        plan["baseline"] = None
     return plan
 
 
@@ -133,12 +149,16 @@ def _peak_for(env_record, args):
     return peaks.lookup(name) if name else None
 
 
-def score_shapes(plan, ref_timings, cand_timings, peak):
-    """Per shape: T_SOL, the score and flags. Pure arithmetic, so it is unit-tested."""
+def score_shapes(plan, ref_timings, cand_timings, peak, base_timings=None):
+    """Per shape: T_SOL, the score and flags. Pure arithmetic, so it is unit-tested.
+    The score's T_b is the baseline's time where one was timed, else the reference's."""
     rows = []
+    base_timings = base_timings or {}
     for shape in plan["shapes"]:
         name = shape["name"]
         ref, cand = ref_timings.get(name), cand_timings.get(name)
+        base = base_timings.get(name)
+        t_base = base["median_ms"] / 1e3 if base else None
         peak_flops = peak["flops_per_second"].get(plan["precision"]) if peak else None
         peak_bw = peak["bytes_per_second"] if peak else None
         t_sol = sol.sol_seconds(shape.get("flops"), shape.get("bytes"), peak_flops, peak_bw)
@@ -151,7 +171,10 @@ def score_shapes(plan, ref_timings, cand_timings, peak):
             if t_sol else None,
             "reference_seconds": t_ref,
             "candidate_seconds": t_cand,
-            "score": sol.score(t_cand, t_ref, t_sol),
+            "baseline_seconds": t_base,
+            "scored_against": "baseline" if t_base else "reference",
+            "score": sol.score(t_cand, t_base or t_ref, t_sol),
+            "reference_score": sol.score(t_cand, t_ref, t_sol) if t_base else None,
             "speedup": (t_ref / t_cand) if t_ref and t_cand else None,
             "impossible": roofline.impossible(t_cand, t_sol),
             "reference_impossible": roofline.impossible(t_ref, t_sol),
@@ -255,25 +278,40 @@ def _run_workers(args, emitter, cancel, plan, plan_path, started, failed):
 
     env_record = next((r for r in trecords if r.get("kind") == "environment"), env_record)
     peak = _peak_for(env_record, args)
-    ref_t = {r["shape"]: r for r in trecords if r.get("kind") == "timing" and r["role"] == "reference"}
-    cand_t = {r["shape"]: r for r in trecords if r.get("kind") == "timing" and r["role"] == "candidate"}
-    rows = score_shapes(plan, ref_t, cand_t, peak)
+    def by_role(role):
+        return {r["shape"]: r for r in trecords if r.get("kind") == "timing"
+                and r["role"] == role}
+    ref_t, cand_t, base_t = by_role("reference"), by_role("candidate"), by_role("baseline")
+    rows = score_shapes(plan, ref_t, cand_t, peak, base_t)
+    drift = []
     for row in rows:
-        for role, table in (("reference", ref_t), ("candidate", cand_t)):
+        for role, table in (("reference", ref_t), ("baseline", base_t), ("candidate", cand_t)):
             rec = table.get(row["shape"])
             if not rec:
                 continue
+            extra = {k: rec[k] for k in TIMING_EXTRAS if rec.get(k) is not None}
             emitter.emit("timing", shape=row["shape"], role=role, median_ms=rec["median_ms"],
                          min_ms=rec["min_ms"], max_ms=rec["max_ms"], q20_ms=rec["q20_ms"],
                          q80_ms=rec["q80_ms"], rounds_ms=rec["rounds_ms"], spread=rec["spread"],
                          iterations=rec["iterations"], clock=rec["clock"],
                          gap_ms=rec.get("gap_ms"),
-                         sol_ms=row["sol_seconds"] * 1e3 if row["sol_seconds"] else None)
+                         sol_ms=row["sol_seconds"] * 1e3 if row["sol_seconds"] else None,
+                         **extra)
+        ref, cand = ref_t.get(row["shape"]), cand_t.get(row["shape"])
+        if ref and cand and cand.get("control_median_ms"):
+            change = cand["control_median_ms"] / ref["median_ms"] - 1.0
+            drift.append({"shape": row["shape"], "reference_ms": ref["median_ms"],
+                          "control_ms": cand["control_median_ms"], "change": change,
+                          "paired_ratio": cand.get("paired_ratio"),
+                          "limit": max(DRIFT_FLOOR, 3 * (ref.get("spread") or 0.0))})
         if row["candidate_seconds"] is not None:
             emitter.emit("metric", name="time_ms", value=row["candidate_seconds"] * 1e3,
                          source="harness", unit="ms", shape=row["shape"])
         emitter.emit("metric", name="sol_score", value=row["score"], source="harness",
                      shape=row["shape"])
+        if row["baseline_seconds"]:
+            emitter.emit("metric", name="sol_score_vs_reference", value=row["reference_score"],
+                         source="harness", shape=row["shape"])
     impossible = [r for r in rows if r["impossible"]]
     if impossible:
         failed = True
@@ -294,6 +332,16 @@ def _run_workers(args, emitter, cancel, plan, plan_path, started, failed):
     elif any(r.get("clock") == "cuda_events" for r in cand_t.values()):
         emitter.audit("unsynced_work", "pass", "no work outside the timed stream",
                       {"gap_ms": {r["shape"]: r["gap_ms"] for r in rows}})
+    if drift:
+        moved = [d for d in drift if abs(d["change"]) > d["limit"]]
+        if moved:
+            emitter.audit("reference_drift", "warn", "the reference timed between candidate "
+                          "rounds differs from its time before the candidate was imported on "
+                          + ", ".join(d["shape"] for d in moved) + " (clock or thermal change, "
+                          "contention, or the candidate's interference)", {"rows": drift})
+        else:
+            emitter.audit("reference_drift", "pass", "the reference timed between candidate "
+                          "rounds matches its earlier time", {"rows": drift})
     scores = [r["score"] for r in rows]
     emitter.emit("metric", name="sol_score", value=sol.mean(scores), source="harness")
     emitter.emit("metric", name="speedup", value=sol.geomean([r["speedup"] for r in rows]),

@@ -90,6 +90,14 @@ def load_task_folder(folder, spec_path=None, reference_path=None):
         "forbid": list(spec.get("forbid", [])),
         "candidates": spec.get("candidates", {}),
         "task_dir": base,
+        # Shapes not listed for timing, checked for correctness only: a candidate specialised
+        # to the listed shapes is caught there.
+        "perturbed_shapes": [{"name": str(s.get("name", "p%d" % i)),
+                              "params": s.get("params", {})}
+                             for i, s in enumerate(spec.get("perturbed_shapes", []))],
+        # The scoring baseline (SOL-ExecBench's S = 0.5 anchor): a trusted file defining
+        # ModelNew, e.g. the reference written with PyTorch's optimised operators.
+        "baseline": os.path.join(base, spec["baseline"]) if spec.get("baseline") else None,
     }
     return plan
 
@@ -127,6 +135,49 @@ def _tensor_bytes(spec, axes):
     return count * DTYPE_BYTES.get(spec.get("dtype"), 4)
 
 
+# SOL-ExecBench's CorrectnessSpec defaults, used for the fields a workload's `correctness`
+# object leaves out.
+SOLEXEC_CORRECTNESS_DEFAULTS = {"max_atol": 1e-2, "max_rtol": 1e-2,
+                                "required_matched_ratio": 1.0, "max_error_cap": None}
+
+
+def solexec_tolerance(workload):
+    """Per-workload tolerance from its `correctness` object, or None when it has none."""
+    given = workload.get("correctness")
+    if not isinstance(given, dict):
+        return None
+    merged = dict(SOLEXEC_CORRECTNESS_DEFAULTS, **given)
+    return {"atol": float(merged["max_atol"]), "rtol": float(merged["max_rtol"]),
+            "min_match_fraction": float(merged["required_matched_ratio"]),
+            "max_error_cap": None if merged["max_error_cap"] is None
+            else float(merged["max_error_cap"])}
+
+
+def perturbed_workload(definition, workload):
+    """A workload one step off a listed one, for the perturbed-shape check: the first `var`
+    axis that no expression axis uses, plus one. None when the problem has constraints
+    between axes or inputs the harness cannot regenerate at another size."""
+    if definition.get("constraints") or definition.get("custom_inputs_entrypoint"):
+        return None
+    if any(i.get("type") in ("safetensors", "custom")
+           for i in workload.get("inputs", {}).values()):
+        return None
+    axes = definition.get("axes", {})
+    used = " ".join(a.get("expression", "") for a in axes.values() if a.get("type") == "expr")
+    for name, axis in axes.items():
+        if axis.get("type") == "var" and name in workload.get("axes", {}) and \
+                not _mentions(used, name):
+            changed = dict(workload, axes=dict(workload["axes"]))
+            changed["axes"][name] = int(workload["axes"][name]) + 1
+            return name, changed
+    return None
+
+
+def _mentions(text, name):
+    import re
+    return re.search(r"\b%s\b" % re.escape(name), text) is not None
+
+
 def load_solexec_problem(folder):
     definition = _read_json(os.path.join(folder, "definition.json"))
     workloads = []
@@ -151,7 +202,20 @@ def load_solexec_problem(folder):
                                        list(definition.get("inputs", {}).values())
                                        + list(definition.get("outputs", {}).values())))
         entry["workload"] = workload
+        tolerance = solexec_tolerance(workload)
+        if tolerance:
+            entry["tolerance"] = tolerance
         shapes.append(entry)
+    perturbed = []
+    if workloads:
+        found = perturbed_workload(definition, workloads[0])
+        if found:
+            axis, changed = found
+            params = _resolve_axes(definition, changed.get("axes", {}))
+            perturbed.append({"name": "p-%s=%d" % (axis, changed["axes"][axis]),
+                              "params": params, "workload": changed,
+                              **({"tolerance": shapes[0]["tolerance"]}
+                                 if "tolerance" in shapes[0] else {})})
     tol = DEFAULT_TOLERANCE.get(dtype, 1e-2)
     return {
         "layout": "solexec",
@@ -170,4 +234,6 @@ def load_solexec_problem(folder):
         "shapes": shapes,
         "forbid": [],
         "candidates": {},
+        "perturbed_shapes": perturbed,
+        "baseline": None,
     }

@@ -1,19 +1,55 @@
-"""Timing done the careful way, in the spirit of triton.testing.do_bench:
-- warm-up calls first, so compilation, autotuning and allocation stay out of the numbers;
+"""Timing done the careful way (PROTOCOL.md, "Timing", says the same in prose):
+
+- warm-up until stable: batches of calls timed by CUDA events until three batch medians in a
+  row agree within 1% (at least ~250 ms and `warmup` calls; at most ~2 s), so compilation,
+  autotuning, allocation and the clock ramp stay out of the numbers;
+- rounds sized by time, not by count: enough calls that one round's measured GPU time reaches
+  `min_round_ms`, so a short disturbance (a clock dip, another tenant's burst) moves a few
+  samples of a round, not its median;
 - a fresh set of inputs per call, rotating through several sets at different addresses, so an
   output cache keyed on the input cannot answer and the timed outputs can be checked after;
-- the L2 cache flushed before each call by writing a buffer larger than it, so every call
-  reads its inputs from memory, as in a real model where other kernels ran in between;
+- before each call the L2 is flushed by zeroing a buffer twice the device's L2 (256 MB when the
+  size is unknown); before each round, persisting L2 lines are reset to normal
+  (cuCtxResetPersistingL2Cache) and the persisting set-aside is read, so data pinned in L2 by a
+  candidate neither survives the flush nor goes unseen;
 - CUDA events around each call, a round queued back to back and read after a full device
   synchronise (all streams), then a short cross-check pass that times each call alone by the
   host clock to the end of a full synchronise (see checks/unsynced.py);
-- the median of many calls per round, several rounds, and the spread of the round medians.
+- optionally, control rounds of another callable (the reference) interleaved with the rounds
+  being measured, so both see the same clocks and temperature;
+- one documented discard rule (see `outlier_rounds`), applied the same way to every
+  measurement; discarded rounds are re-measured and reported, never hidden.
 The timer functions used are those captured before the candidate was imported."""
 
 import gc
+import math
 import statistics
 
-FLUSH_BYTES = 256 * 1024 * 1024  # larger than any current L2 (H100 50 MB, B200 126 MB)
+FALLBACK_FLUSH_BYTES = 256 * 1024 * 1024
+MIN_FLUSH_BYTES = 64 * 1024 * 1024
+
+# Discard rule: a round median is an outlier when it is further from the median of all round
+# medians than OUTLIER_MADS robust standard deviations (1.4826 x MAD) and than
+# OUTLIER_FLOOR of that median. At most MAX_REPLACED rounds per measurement are re-measured.
+OUTLIER_MADS = 5.0
+OUTLIER_FLOOR = 0.02
+MAX_REPLACED = 2
+
+WARMUP_MIN_MS = 250.0
+WARMUP_MAX_MS = 2000.0
+WARMUP_STABLE = 0.01
+
+# Power- or thermally-capped clocks (NVML clock-event reasons: SW power cap 0x4, HW slowdown
+# 0x8, SW thermal 0x20, HW thermal 0x40, HW power brake 0x80). Under a cap the board's power
+# controller moves the SM clock on a ~100 ms scale and overshoots when the power average first
+# reaches the cap, so a capped measurement warms up longer (until the SM clock holds within
+# 3% over three batches, at least 1.5 s, at most 4 s) and its rounds are CAPPED_ROUND_FACTOR
+# times longer, to average the controller's swings instead of sampling them.
+CAP_REASONS = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
+CAPPED_WARMUP_MIN_MS = 1500.0
+CAPPED_WARMUP_MAX_MS = 4000.0
+CAPPED_CLOCK_STABLE = 0.03
+CAPPED_ROUND_FACTOR = 4.0
 
 
 class Timers:
@@ -23,12 +59,14 @@ class Timers:
         import time
         import torch
         self.perf_counter = time.perf_counter
+        self.sleep = time.sleep
         self.cuda = torch.cuda.is_available()
         if self.cuda:
             self.Event = torch.cuda.Event
             self.synchronize = torch.cuda.synchronize
             self.elapsed_time = torch.cuda.Event.elapsed_time
             self.record = torch.cuda.Event.record
+            self.current_stream = torch.cuda.current_stream
 
 
 def quantile(values, q):
@@ -41,86 +79,236 @@ def quantile(values, q):
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def measure(call, input_sets, timers, device, warmup=10, iterations=50, rounds=1):
+def spread(values):
+    """max/min - 1 of positive values, or None."""
+    values = [v for v in values if v is not None]
+    if not values or min(values) <= 0:
+        return None
+    return max(values) / min(values) - 1.0
+
+
+def outlier_rounds(medians, mads=OUTLIER_MADS, floor=OUTLIER_FLOOR):
+    """Indices of round medians the discard rule rejects (pure arithmetic, unit-tested)."""
+    if len(medians) < 4:
+        return []
+    center = statistics.median(medians)
+    mad = statistics.median([abs(m - center) for m in medians])
+    limit = max(mads * 1.4826 * mad, floor * center)
+    return [i for i, m in enumerate(medians) if abs(m - center) > limit]
+
+
+def calls_per_round(est_ms, min_round_ms, min_calls, max_calls=20000):
+    """Calls per round: enough for `min_round_ms` of measured time, at least `min_calls` when
+    they fit in a second, never fewer than 3 or more than max_calls."""
+    est_ms = max(est_ms, 1e-4)
+    by_time = int(math.ceil(min_round_ms / est_ms))
+    by_count = min(int(min_calls), int(1000.0 / est_ms))
+    return int(max(3, min(max_calls, max(by_time, by_count))))
+
+
+def flush_bytes_for(l2_bytes):
+    if not l2_bytes:
+        return FALLBACK_FLUSH_BYTES
+    return int(max(MIN_FLUSH_BYTES, 2 * l2_bytes))
+
+
+def measure(call, input_sets, timers, device, warmup=10, iterations=50, rounds=1,
+            min_round_ms=0.0, control=None, l2=None, clocks=None, l2_bytes=None):
     """Return {rounds_ms, median_ms, ..., gap_ms, outputs}. `outputs[k]` is the last output
-    produced from input_sets[k] during timing, for the timed-output check."""
-    import torch
+    produced from input_sets[k] during timing, for the timed-output check.
+    `control`: (call, input_sets) timed in rounds interleaved with this measurement's."""
     on_cuda = device.startswith("cuda") and timers.cuda
     # A garbage-collection pause inside a timed call is noise, not the candidate's cost.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _measure(call, input_sets, timers, device, warmup, iterations, rounds, on_cuda)
+        if not on_cuda:
+            return _measure_host(call, input_sets, timers, warmup, iterations, rounds)
+        return _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds,
+                             min_round_ms, control, l2, clocks, l2_bytes)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _measure(call, input_sets, timers, device, warmup, iterations, rounds, on_cuda):
-    import torch
-    flush = torch.empty(FLUSH_BYTES if on_cuda else 1, dtype=torch.int8, device=device)
+def _measure_host(call, input_sets, timers, warmup, iterations, rounds):
     count = len(input_sets)
     outputs = [None] * count
     for i in range(warmup):
         outputs[i % count] = call(input_sets[i % count])
-    if on_cuda:
-        timers.synchronize()
-    all_ms, medians = [], []
-    index = 0
+    all_ms, medians, index = [], [], 0
     for _ in range(rounds):
-        if on_cuda:
-            # Queue the whole round without waiting: the flush before each call keeps the GPU
-            # busy while Python launches the next call, so the events measure GPU time, not
-            # the host's launch jitter. One synchronise (all streams) ends the round.
-            starts = [timers.Event(enable_timing=True) for _ in range(iterations)]
-            ends = [timers.Event(enable_timing=True) for _ in range(iterations)]
-            for i in range(iterations):
-                k = index % count
-                index += 1
-                flush.zero_()
-                timers.record(starts[i])
-                outputs[k] = call(input_sets[k])
-                timers.record(ends[i])
-            timers.synchronize()
-            round_ms = [timers.elapsed_time(s, e) for s, e in zip(starts, ends)]
-        else:
-            round_ms = []
-            for _ in range(iterations):
-                k = index % count
-                index += 1
-                host0 = timers.perf_counter()
-                outputs[k] = call(input_sets[k])
-                round_ms.append((timers.perf_counter() - host0) * 1e3)
-        medians.append(statistics.median(round_ms))
-        all_ms.extend(round_ms)
-    gaps_ms = []
-    if on_cuda:
-        # Cross-check pass for checks/unsynced.py: each call alone on an idle device, timed by
-        # events and by the host clock up to a full synchronise. Work the call left running on
-        # another stream or thread shows up only in the host reading.
-        for _ in range(min(20, iterations)):
+        round_ms = []
+        for _ in range(iterations):
             k = index % count
             index += 1
-            flush.zero_()
-            start, end = timers.Event(enable_timing=True), timers.Event(enable_timing=True)
-            timers.synchronize()
             host0 = timers.perf_counter()
-            timers.record(start)
             outputs[k] = call(input_sets[k])
-            timers.record(end)
-            timers.synchronize()
-            host_ms = (timers.perf_counter() - host0) * 1e3
-            gaps_ms.append(host_ms - timers.elapsed_time(start, end))
+            round_ms.append((timers.perf_counter() - host0) * 1e3)
+        medians.append(statistics.median(round_ms))
+        all_ms.extend(round_ms)
+    return _summary("perf_counter", medians, medians, [], all_ms, iterations, outputs,
+                    gap_ms=0.0)
+
+
+class _Runner:
+    """One callable with its rotating input sets, timed in CUDA-event rounds."""
+
+    def __init__(self, call, input_sets, timers, flush):
+        self.call, self.sets, self.timers, self.flush = call, input_sets, timers, flush
+        self.outputs = [None] * len(input_sets)
+        self.index = 0
+
+    def batch(self, n, clocks=None):
+        t = self.timers
+        starts = [t.Event(enable_timing=True) for _ in range(n)]
+        ends = [t.Event(enable_timing=True) for _ in range(n)]
+        count = len(self.sets)
+        for i in range(n):
+            k = self.index % count
+            self.index += 1
+            self.flush.zero_()
+            t.record(starts[i])
+            self.outputs[k] = self.call(self.sets[k])
+            t.record(ends[i])
+        # Sampled while the queued round still runs, so the clock read is a working clock.
+        sample = clocks.sample() if clocks is not None else None
+        t.synchronize()
+        return [t.elapsed_time(s, e) for s, e in zip(starts, ends)], sample
+
+    def warm(self, warmup, clocks=None):
+        """Warm up until three batch medians agree within WARMUP_STABLE (and, when the clock
+        is capped, until the SM clock holds); return (est_ms, calls, ms, stable, capped)."""
+        t = self.timers
+        t0 = t.perf_counter()
+        calls, history, mhz, n = 0, [], [], 3
+        capped = False
+        while True:
+            times, sample = self.batch(n, clocks)
+            calls += n
+            med = statistics.median(times)
+            history.append(med)
+            if sample:
+                capped = capped or bool(sample.get("throttle_reasons", 0) & CAP_REASONS)
+                if sample.get("sm_mhz"):
+                    mhz.append(sample["sm_mhz"])
+            elapsed = (t.perf_counter() - t0) * 1e3
+            stable = len(history) >= 3 and spread(history[-3:]) <= WARMUP_STABLE
+            if capped:
+                stable = stable and elapsed >= CAPPED_WARMUP_MIN_MS and len(mhz) >= 3 and \
+                    spread(mhz[-3:]) <= CAPPED_CLOCK_STABLE
+            limit = CAPPED_WARMUP_MAX_MS if capped else WARMUP_MAX_MS
+            if elapsed >= limit or (stable and elapsed >= WARMUP_MIN_MS and calls >= warmup):
+                return med, calls, elapsed, stable, capped
+            # Next batch: about 30 ms of calls, so each batch median is itself steady.
+            n = int(max(3, min(2000, 30.0 / max(med, 1e-3))))
+
+
+def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, min_round_ms,
+                  control, l2, clocks, l2_bytes):
+    import torch
+    flush_bytes = flush_bytes_for(l2_bytes)
+    flush = torch.empty(flush_bytes, dtype=torch.int8, device=device)
+    main = _Runner(call, input_sets, timers, flush)
+    est_ms, warm_calls, warm_ms, stable, capped = main.warm(warmup, clocks)
+    ctl = None
+    if control is not None:
+        ctl = _Runner(control[0], control[1], timers, flush)
+        ctl_est, _, _, _, ctl_capped = ctl.warm(warmup, clocks)
+        capped = capped or ctl_capped
+    round_ms = min_round_ms * (CAPPED_ROUND_FACTOR if capped else 1.0)
+    n = calls_per_round(est_ms, round_ms, iterations)
+    if ctl is not None:
+        ctl_n = calls_per_round(ctl_est, round_ms, iterations)
+    persist = []
+
+    def one_round(runner, calls):
+        if l2 is not None:
+            l2.reset()
+        times, sample = runner.batch(calls, clocks)
+        if l2 is not None:
+            persist.append(l2.limit_bytes())
+        return times, sample
+
+    measured = []  # (median, times, clock sample)
+    control_medians = []
+    for _ in range(rounds):
+        times, sample = one_round(main, n)
+        measured.append((statistics.median(times), times, sample))
+        if ctl is not None:
+            ctimes, _ = one_round(ctl, ctl_n)
+            control_medians.append(statistics.median(ctimes))
+    # The discard rule, then re-measure what it rejected (at most MAX_REPLACED rounds).
+    kept = list(range(len(measured)))
+    discarded = []
+    for _ in range(MAX_REPLACED):
+        bad = outlier_rounds([measured[i][0] for i in kept])
+        if not bad:
+            break
+        kept_medians = [measured[i][0] for i in kept]
+        center = statistics.median(kept_medians)
+        worst = max(bad, key=lambda j: abs(kept_medians[j] - center))
+        index = kept.pop(worst)
+        discarded.append({"round": index, "median_ms": measured[index][0],
+                          "rule": "robust outlier (> %g MAD and > %g%% from the median)" % (
+                              OUTLIER_MADS, 100 * OUTLIER_FLOOR)})
+        times, sample = one_round(main, n)
+        measured.append((statistics.median(times), times, sample))
+        kept.append(len(measured) - 1)
+    kept_medians = [measured[i][0] for i in kept]
+    all_medians = [m[0] for m in measured]
+    all_ms = [x for i in kept for x in measured[i][1]]
+    # Cross-check pass for checks/unsynced.py: each call alone on an idle device, timed by
+    # events and by the host clock up to a full synchronise. Work the call left running on
+    # another stream or thread shows up only in the host reading.
+    gaps_ms = []
+    count = len(input_sets)
+    for _ in range(min(20, n)):
+        k = main.index % count
+        main.index += 1
+        flush.zero_()
+        start, end = timers.Event(enable_timing=True), timers.Event(enable_timing=True)
+        timers.synchronize()
+        host0 = timers.perf_counter()
+        timers.record(start)
+        main.outputs[k] = call(input_sets[k])
+        timers.record(end)
+        timers.synchronize()
+        host_ms = (timers.perf_counter() - host0) * 1e3
+        gaps_ms.append(host_ms - timers.elapsed_time(start, end))
+    result = _summary("cuda_events", kept_medians, all_medians, discarded, all_ms, n,
+                      main.outputs, gap_ms=statistics.median(gaps_ms) if gaps_ms else 0.0)
+    samples = [m[2] for m in measured if m[2]]
+    result.update({
+        "warmup_calls": warm_calls, "warmup_ms": round(warm_ms, 1), "warmup_stable": stable,
+        "flush_bytes": flush_bytes, "min_round_ms": round_ms, "clock_capped": capped,
+        "round_clocks": samples,
+        "persisting_l2_limit_bytes": max([p for p in persist if p is not None], default=None),
+    })
+    if control_medians:
+        result["control_rounds_ms"] = control_medians
+        result["control_median_ms"] = statistics.median(control_medians)
+        result["control_spread"] = spread(control_medians)
+        pairs = [c / m for c, (m, _, _) in zip(control_medians, measured) if m > 0]
+        result["paired_ratio"] = statistics.median(pairs) if pairs else None
+    del flush
+    return result
+
+
+def _summary(clock, medians, all_medians, discarded, all_ms, iterations, outputs, gap_ms):
     return {
-        "clock": "cuda_events" if on_cuda else "perf_counter",
+        "clock": clock,
         "rounds_ms": medians,
+        "all_rounds_ms": all_medians,
+        "discarded_rounds": discarded,
         "median_ms": statistics.median(medians),
         "min_ms": min(all_ms),
         "max_ms": max(all_ms),
         "q20_ms": quantile(all_ms, 0.2),
         "q80_ms": quantile(all_ms, 0.8),
-        "spread": (max(medians) / min(medians) - 1.0) if min(medians) > 0 else None,
+        "spread": spread(medians),
+        "spread_all": spread(all_medians),
         "iterations": iterations,
-        "gap_ms": statistics.median(gaps_ms) if gaps_ms else 0.0,
+        "gap_ms": gap_ms,
         "outputs": outputs,
     }

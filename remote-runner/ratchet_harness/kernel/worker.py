@@ -8,6 +8,7 @@ before the candidate is imported, reference timed before the candidate exists)."
 import argparse
 import copy
 import json
+import os
 import sys
 import traceback
 
@@ -73,6 +74,13 @@ class Session:
             import triton  # noqa: F401 - imported early so its own setup is not blamed on the candidate
         except Exception:  # noqa: BLE001
             pass
+        try:
+            # Imported before any snapshot: importing torch.profiler pulls in torch._dynamo,
+            # which wraps torch.manual_seed (the launch check uses the profiler).
+            import torch._dynamo  # noqa: F401
+            import torch.profiler  # noqa: F401
+        except Exception:  # noqa: BLE001
+            pass
         from . import loading
         self.torch = torch
         self.loading = loading
@@ -83,13 +91,36 @@ class Session:
         self.results.add("environment", **_environment(self.device))
         self.task = loading.load_task(plan, self.device)
         self.candidate = None
+        self.shape = None
+        from .devicestate import ClockSampler, L2Persistence
+        on_cuda = self.device.startswith("cuda")
+        self.l2 = L2Persistence() if on_cuda else None
+        self.clocks = ClockSampler() if on_cuda else None
+        self.l2_bytes = None
+        if on_cuda:
+            props = torch.cuda.get_device_properties(torch.device(self.device))
+            self.l2_bytes = getattr(props, "L2_cache_size", None)
+            torch.cuda.init()
+
+    def stream_handle(self):
+        if not self.device.startswith("cuda"):
+            return None
+        return self.torch.cuda.current_stream().cuda_stream
+
+    def l2_state(self):
+        if self.l2 is None or not self.l2.available():
+            return None
+        return self.l2.snapshot(self.stream_handle())
 
     def import_candidate(self):
         from ..checks import monkeypatch, threads
         self.patch_before = monkeypatch.snapshot([self.task.module])
         self.threads_before = threads.snapshot()
+        self.l2_before = self.l2_state()
         try:
-            self.candidate = self.loading.load_candidate(self.plan["candidate"])
+            self.candidate = self.loading.load_candidate(
+                self.plan["candidate"], definition=self.plan.get("definition"),
+                device=self.device)
         except Exception as exc:  # noqa: BLE001 - any failure to import is the candidate's
             self.results.audit("load", "fail", "candidate could not be loaded: " + _short(exc),
                                {"traceback": traceback.format_exc()[-4000:]})
@@ -97,9 +128,11 @@ class Session:
         self.results.audit("load", "pass", "candidate loaded")
         return True
 
-    def build(self, cls, shape):
+    def build(self, cls, shape, extra_modules=()):
         torch = self.torch
-        self.task.set_shape(shape, *( [self.candidate] if self.candidate else []))
+        self.shape = shape
+        self.task.set_shape(shape, *([self.candidate] if self.candidate else []),
+                            *extra_modules)
         torch.manual_seed(self.plan.get("init_seed", 42))
         model = cls(*self.task.init_inputs())
         if isinstance(model, torch.nn.Module):
@@ -109,8 +142,12 @@ class Session:
     def compare(self, out, truth, ref):
         from ..checks import correctness
         p = self.plan
-        return correctness.compare(out, truth, ref, p["atol"], p["rtol"], p["unit_roundoff"],
-                                   p["precision_factor"], p.get("min_match_fraction", 1.0))
+        tol = (self.shape or {}).get("tolerance") or {}
+        return correctness.compare(out, truth, ref, tol.get("atol", p["atol"]),
+                                   tol.get("rtol", p["rtol"]), p["unit_roundoff"],
+                                   p["precision_factor"],
+                                   tol.get("min_match_fraction", p.get("min_match_fraction", 1.0)),
+                                   tol.get("max_error_cap", p.get("max_error_cap")))
 
     def finish_global_checks(self, phase):
         from ..checks import monkeypatch, threads
@@ -128,6 +165,32 @@ class Session:
                                + ", ".join(extra), {"threads": extra, "phase": phase})
         else:
             self.results.audit("threads", "pass", "no new threads", {"phase": phase})
+        self.finish_l2_check(phase)
+
+    def finish_l2_check(self, phase, during_rounds=None):
+        from ..checks import l2_persistence
+        before = getattr(self, "l2_before", None)
+        after = self.l2_state()
+        if before is None or after is None:
+            reason = "no CUDA device" if self.l2 is None else (
+                self.l2.problem or "the driver does not report the persisting-L2 limit")
+            self.results.audit("l2_persistence", "skip", "L2 persistence not checked: "
+                               + reason, {"phase": phase})
+            return
+        during_rounds = during_rounds or getattr(self, "l2_during", None)
+        if during_rounds:
+            after = dict(after, persisting_limit_bytes=max(
+                during_rounds, after.get("persisting_limit_bytes") or 0))
+        found = l2_persistence.findings(before, after)
+        evidence = {"phase": phase, "before": before, "after": after,
+                    "reset_each_round": phase == "time"}
+        if found:
+            evidence["findings"] = found
+            self.results.audit("l2_persistence", "fail", "candidate set aside persisting L2 "
+                               "(data pinned in the cache survives the flush)", evidence)
+        else:
+            self.results.audit("l2_persistence", "pass", "no persisting L2 set aside",
+                               evidence)
 
 
 def run_check_phase(session):
@@ -138,6 +201,7 @@ def run_check_phase(session):
     failures = {name: [] for name in ("output_type", "input_mutation", "correctness",
                                       "precision", "state")}
     figures = []
+    launch_rows = []
     if not session.import_candidate():
         return
     ref_cls, new_cls = session.task.reference_class(), session.candidate.ModelNew
@@ -227,6 +291,9 @@ def run_check_phase(session):
             steps = [{"step": "sequence", "reason": "candidate raised " + _short(exc)}]
         if steps:
             failures["state"].append({"shape": name, "steps": steps})
+        if device.startswith("cuda") and plan.get("launch_check", True):
+            launch_rows.append(_count_launches(session, name, ref_model, cand_model,
+                                               inputs_a, inputs_b))
         del ref_model, cand_model, ref64
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
@@ -243,6 +310,9 @@ def run_check_phase(session):
         "state": ("A, B, A and refilled-A calls each match their own input",
                   "answer depends on earlier calls"),
     }
+    _launch_audit(session, launch_rows)
+    if not failures["correctness"] and not failures["output_type"]:
+        _perturbed_check(session, ref_cls, new_cls)
     for check, found in failures.items():
         ok_msg, bad_msg = messages[check]
         if found:
@@ -255,6 +325,130 @@ def run_check_phase(session):
     session.finish_global_checks("check")
 
 
+def _count_launches(session, name, ref_model, cand_model, inputs_a, inputs_b):
+    """Kernel launches of one reference call and of three candidate calls (A after a warm
+    call on A, then B, then A again): a call that launches no compute kernel returned an
+    answer it did not compute."""
+    from ..checks import launches
+    torch = session.torch
+    sync = session.timers.synchronize
+    ref_model(*inputs_a)
+    cand_model(*inputs_a)
+    sync()
+    ref_counts = launches.count([lambda: ref_model(*inputs_a)], sync)
+    cand_counts = launches.count([lambda: cand_model(*inputs_a), lambda: cand_model(*inputs_b),
+                                  lambda: cand_model(*inputs_a)], sync)
+    torch.cuda.synchronize()
+    return {"shape": name, "reference": ref_counts, "candidate": cand_counts}
+
+
+def _launch_audit(session, rows):
+    from ..checks import launches
+    if not rows:
+        session.results.audit("launches", "skip", "launch counting needs a CUDA device and "
+                              "torch.profiler", {})
+        return
+    problems = [r for r in rows if isinstance(r["reference"], dict) or
+                isinstance(r["candidate"], dict)]
+    if problems:
+        session.results.audit("launches", "skip", "launches not counted: %s" % (
+            (problems[0]["reference"] if isinstance(problems[0]["reference"], dict)
+             else problems[0]["candidate"])["problem"]), {"rows": rows})
+        return
+    bad = []
+    for r in rows:
+        calls = launches.suspicious(r["reference"], r["candidate"])
+        if calls:
+            bad.append({"shape": r["shape"], "calls_without_kernels": calls})
+    evidence = {"rows": [{"shape": r["shape"],
+                          "reference_kernels": [c["kernels"] for c in r["reference"]],
+                          "candidate_kernels": [c["kernels"] for c in r["candidate"]],
+                          "candidate_copies": [c["memcpy"] for c in r["candidate"]],
+                          "reference_names": r["reference"][0]["names"],
+                          "candidate_names": r["candidate"][0]["names"]} for r in rows]}
+    if bad:
+        evidence["failures"] = bad
+        session.results.audit("launches", "fail", "candidate returned results without "
+                              "launching a compute kernel (a cached or precomputed answer) on "
+                              + ", ".join(b["shape"] for b in bad), evidence)
+    else:
+        session.results.audit("launches", "pass", "every candidate call launched GPU kernels",
+                              evidence)
+
+
+def _perturbed_check(session, ref_cls, new_cls):
+    """Correctness on shapes the task does not list (one step off the listed ones), so a
+    candidate specialised to the exact listed shapes is caught."""
+    torch = session.torch
+    plan = session.plan
+    shapes = plan.get("perturbed_shapes") or []
+    if not shapes:
+        session.results.audit("perturbed_shapes", "skip", "the task lists no perturbed shapes",
+                              {})
+        return
+    failures, checked, skipped = [], [], []
+    for p_index, shape in enumerate(shapes):
+        name = shape["name"]
+        try:
+            ref_model = session.build(ref_cls, shape)
+            seed = plan["input_seed"] + 50000 + 100 * p_index
+            inputs = session.task.make_inputs(seed)
+            ref_out = ref_model(*input_snapshot(inputs))
+            truth = ref_out
+            if plan.get("fp64_reference", True) and isinstance(ref_model, torch.nn.Module):
+                try:
+                    ref64 = copy.deepcopy(ref_model).double()
+                    cand_truth = ref64(*_upcast(inputs))
+                    if session.compare(ref_out, cand_truth, ref_out)["ok"]:
+                        truth = cand_truth
+                except Exception:  # noqa: BLE001
+                    pass
+        except Exception as exc:  # noqa: BLE001 - the reference cannot run this shape
+            skipped.append({"shape": name, "reason": "reference: " + _short(exc)})
+            continue
+        try:
+            cand_model = session.build(new_cls, shape)
+            trials_ok = True
+            for trial in range(plan.get("perturbed_trials", 2)):
+                if trial:
+                    inputs = session.task.make_inputs(seed + trial)
+                    ref_out = ref_model(*input_snapshot(inputs))
+                    truth = ref_out
+                out = cand_model(*inputs)
+                _sync(session.device)
+                result = session.compare(out, truth, ref_out)
+                if not result["ok"]:
+                    failures.append({"shape": name, "params": shape["params"], "trial": trial,
+                                     "reason": result["reason"]})
+                    trials_ok = False
+                    break
+            if trials_ok:
+                checked.append(name)
+        except Exception as exc:  # noqa: BLE001
+            failures.append({"shape": name, "params": shape["params"],
+                             "reason": "candidate raised " + _short(exc)})
+        del ref_model
+        if session.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    evidence = {"checked": checked, "skipped": skipped}
+    if failures:
+        evidence["failures"] = failures
+        session.results.audit("perturbed_shapes", "fail", "wrong on a shape the task does not "
+                              "list (specialised to the listed shapes?): %s: %s" % (
+                                  failures[0]["shape"], failures[0]["reason"]), evidence)
+    elif checked:
+        session.results.audit("perturbed_shapes", "pass", "correct on %d unlisted shapes"
+                              % len(checked), evidence)
+    else:
+        session.results.audit("perturbed_shapes", "skip", "the reference ran on none of the "
+                              "perturbed shapes", evidence)
+
+
+def input_snapshot(inputs):
+    from ..checks import input_mutation
+    return input_mutation.snapshot(inputs)
+
+
 def _input_sets(session, shape, s_index, count_limit=8, byte_budget=2 << 30):
     torch = session.torch
     first = session.task.make_inputs(session.plan["input_seed"] + 7919 * (s_index + 1))
@@ -265,57 +459,96 @@ def _input_sets(session, shape, s_index, count_limit=8, byte_budget=2 << 30):
     return sets
 
 
-def _timing_budget(session, model, sets):
-    """Iterations per round: the requested count, fewer for slow calls so that one round stays
-    near a second (a slow naive candidate must not eat the whole budget)."""
-    import time
+def _measure(session, model, sets, control=None):
+    from .timing import measure
     plan = session.plan
-    t0 = time.perf_counter()
-    model(*sets[0])
-    _sync(session.device)
-    est_ms = max((time.perf_counter() - t0) * 1e3, 1e-3)
-    iterations = int(min(plan["iterations"], max(5, 1000.0 / est_ms)))
-    # Warm up for at least a quarter second: enough calls to finish compilation and autotuning,
-    # and to bring an idle GPU's clocks up before the first timed round.
-    warmup = int(min(1000, max(plan["warmup"], 250.0 / est_ms)))
-    return iterations, warmup
+    return measure(lambda inp: model(*inp), sets, session.timers, session.device,
+                   warmup=plan["warmup"], iterations=plan["iterations"],
+                   rounds=plan["repeats"], min_round_ms=plan.get("min_round_ms", 0.0),
+                   control=control, l2=session.l2 if session.l2 and session.l2.available()
+                   else None, clocks=session.clocks if session.clocks and
+                   session.clocks.available() else None, l2_bytes=session.l2_bytes)
+
+
+def _time_baseline(session, prepared):
+    """The scoring baseline, trusted task code timed like the reference and before the
+    candidate is imported; its timed outputs are compared with the reference's, and a wrong
+    or failing baseline is reported and not used."""
+    from . import loading
+    plan = session.plan
+    try:
+        module = loading.load_module(plan["baseline"], "ratchet_baseline")
+    except Exception as exc:  # noqa: BLE001
+        session.results.audit("baseline", "warn", "baseline not loaded, scoring against the "
+                              "reference: " + _short(exc), {"baseline": plan["baseline"]})
+        return
+    problems = []
+    for shape, sets, expected, _ in prepared:
+        try:
+            model = session.build(module.ModelNew, shape, extra_modules=(module,))
+            res = _measure(session, model, sets)
+        except Exception as exc:  # noqa: BLE001
+            problems.append({"shape": shape["name"], "reason": "raised " + _short(exc)})
+            continue
+        outputs = res.pop("outputs")
+        wrong = [k for k, (out, exp) in enumerate(zip(outputs, expected))
+                 if out is not None and not session.compare(out, exp, exp)["ok"]]
+        if wrong:
+            problems.append({"shape": shape["name"], "reason": "wrong output on input sets %s"
+                             % wrong})
+            continue
+        session.results.add("timing", role="baseline", shape=shape["name"], **res)
+        del model
+    if problems:
+        session.results.audit("baseline", "warn", "baseline unusable on %s: %s; those shapes "
+                              "are scored against the reference" % (
+                                  problems[0]["shape"], problems[0]["reason"]),
+                              {"problems": problems})
+    else:
+        session.results.audit("baseline", "pass", "baseline correct and timed on every shape",
+                              {"baseline": os.path.basename(plan["baseline"])})
 
 
 def run_time_phase(session):
     from ..checks import input_mutation, output_type
-    from .timing import measure
     torch = session.torch
     plan = session.plan
     shapes = plan["shapes"]
     ref_cls = session.task.reference_class()
     prepared = []
+    interleave = plan.get("interleave", False) and session.device.startswith("cuda")
     # The reference is timed before the candidate is imported: nothing it does can touch it.
     for s_index, shape in enumerate(shapes):
         ref_model = session.build(ref_cls, shape)
         sets = _input_sets(session, shape, s_index)
         expected = [ref_model(*s) for s in sets]
-        iterations, warmup = _timing_budget(session, ref_model, sets)
-        res = measure(lambda inp: ref_model(*inp), sets, session.timers, session.device,
-                      warmup=warmup, iterations=iterations, rounds=plan["repeats"])
+        res = _measure(session, ref_model, sets)
         res.pop("outputs")
         session.results.add("timing", role="reference", shape=shape["name"], **res)
-        prepared.append((shape, sets, expected))
+        prepared.append((shape, sets, expected, ref_model if interleave else None))
         del ref_model
+    if plan.get("baseline"):
+        _time_baseline(session, prepared)
     if not session.import_candidate():
         return
-    bad_outputs, edited = [], []
-    for shape, sets, expected in prepared:
+    if hasattr(session.candidate, "_ratchet_set_poison"):
+        session.candidate._ratchet_set_poison(False)
+    bad_outputs, edited, persisted = [], [], []
+    for shape, sets, expected, ref_model in prepared:
         pristine = [input_mutation.snapshot(s) for s in sets]
+        control = None
+        if ref_model is not None:
+            control = (lambda inp, m=ref_model: m(*inp), sets)
         try:
             model = session.build(session.candidate.ModelNew, shape)
-            iterations, warmup = _timing_budget(session, model, sets)
-            res = measure(lambda inp: model(*inp), sets, session.timers, session.device,
-                          warmup=warmup, iterations=iterations, rounds=plan["repeats"])
+            res = _measure(session, model, sets, control=control)
         except Exception as exc:  # noqa: BLE001
             session.results.audit("timed_outputs", "fail", "candidate raised while timed: "
                                   + _short(exc), {"shape": shape["name"]})
             return
         outputs = res.pop("outputs")
+        if res.get("persisting_l2_limit_bytes"):
+            persisted.append(res["persisting_l2_limit_bytes"])
         for k, (out, exp) in enumerate(zip(outputs, expected)):
             if out is None:
                 continue
@@ -333,6 +566,7 @@ def run_time_phase(session):
         del model, pristine
         if session.device.startswith("cuda"):
             torch.cuda.empty_cache()
+    session.l2_during = max(persisted) if persisted else None
     if bad_outputs:
         session.results.audit("timed_outputs", "fail", "outputs of timed calls are wrong: "
                               + bad_outputs[0]["reason"], {"failures": bad_outputs[:10]})
