@@ -57,6 +57,15 @@ def _parser():
     kernel.add_argument("--lock-clocks", action="store_true",
                         help="opt-in, own hosts only: lock SM clocks to base for the run")
     kernel.add_argument("--worker-timeout", type=float, default=900.0)
+    kernel.add_argument("--budget-seconds", type=float, default=None,
+                        help="wall-clock limit of the whole run (both workers); a worker "
+                        "still running when it passes is stopped and the run ends `timeout`")
+    kernel.add_argument("--cwd", default=".", help="folder --protect paths are relative to")
+    kernel.add_argument("--protect", nargs="*", default=[],
+                        help="files or folders (relative to --cwd) the candidate must not "
+                        "change: hashed before the workers start and after they end")
+    kernel.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the workers")
     kernel.add_argument("--min-round-ms", type=float, default=100.0,
                         help="GPU: calls per round are enough for this much measured time")
     kernel.add_argument("--no-interleave", action="store_true",

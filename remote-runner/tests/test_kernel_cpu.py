@@ -93,6 +93,50 @@ class KernelModeOnCpuTest(unittest.TestCase):
         self.assertIn("load", failed_checks(events))
         self.assertEqual(of_type(events, "timing"), [])
 
+    def test_a_candidate_that_writes_a_protected_file_fails_protected_files(self):
+        import os
+        import shutil
+        import tempfile
+        from tests.helpers import run_harness
+        from tests.kernel_helpers import KERNEL_FIXTURES
+        folder = tempfile.mkdtemp()
+        try:
+            task = os.path.join(folder, "task")
+            shutil.copytree(KERNEL_FIXTURES, task)
+            with open(os.path.join(task, "sneaky.py"), "w", encoding="utf-8") as handle:
+                handle.write("import os\n"
+                             "with open(os.path.join(os.path.dirname(__file__), 'task.json'),"
+                             " 'a') as f:\n    f.write(' ')\n"
+                             "from honest_naive import ModelNew\n")
+            _, events = run_harness("kernel", "--experiment-id", "k", "--task", task,
+                                    "--candidate", os.path.join(task, "sneaky.py"),
+                                    "--device", "cpu", "--skip-timing", "--trials", "1",
+                                    "--cwd", folder, "--protect", "task/task.json",
+                                    "task/reference.py", "--env", "PYTHONPATH_EXTRA=1",
+                                    experiment_id="k")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        audits = {a["check"]: a for a in of_type(events, "audit")}
+        self.assertEqual(audits["protected_files"]["verdict"], "fail")
+        self.assertEqual(audits["protected_files"]["evidence"]["changed"], ["task/task.json"])
+        self.assertEqual(events[-1]["reason"], "failed")
+
+    def test_budget_seconds_stops_a_slow_candidate_with_timeout(self):
+        import os
+        import tempfile
+        from tests.helpers import run_harness
+        from tests.kernel_helpers import KERNEL_FIXTURES
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+            handle.write("import time\ntime.sleep(60)\n")
+        try:
+            _, events = run_harness("kernel", "--experiment-id", "k", "--task", KERNEL_FIXTURES,
+                                    "--candidate", handle.name, "--device", "cpu",
+                                    "--budget-seconds", "2", experiment_id="k", timeout=60)
+        finally:
+            os.unlink(handle.name)
+        self.assertEqual(events[-1]["reason"], "timeout")
+        self.assertLess(events[-1]["wall_seconds"], 20)
+
 
 class KernelModeWithoutTorchTest(unittest.TestCase):
     def test_missing_task_ends_with_error_and_a_fix(self):

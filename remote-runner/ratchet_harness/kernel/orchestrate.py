@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from .. import environment, peaks, sol
+from .. import environment, hashing, peaks, sol
 from ..checks import roofline, static_fallback, unsynced
 from ..process import CancelFlag, LineReader, kill_group, start_in_group
 from . import clocks, taskspec
@@ -76,9 +76,11 @@ class WorkerRun:
     """One worker process: its stdout/stderr become log events (capped), its findings come
     from a result file only the harness reads back."""
 
-    def __init__(self, emitter, cancel, phase, plan_path, timeout, gpu, max_log_bytes=1 << 20):
+    def __init__(self, emitter, cancel, phase, plan_path, timeout, gpu, max_log_bytes=1 << 20,
+                 extra_env=None):
         self.emitter, self.cancel, self.phase = emitter, cancel, phase
         self.plan_path, self.timeout, self.gpu = plan_path, timeout, gpu
+        self.extra_env = dict(extra_env or {})
         self.max_log_bytes = max_log_bytes
         self.log_bytes = 0
         self.reason = None
@@ -92,6 +94,7 @@ class WorkerRun:
         fd, result_path = tempfile.mkstemp(prefix="ratchet-%s-" % self.phase, suffix=".jsonl")
         os.close(fd)
         env = dict(os.environ)
+        env.update(self.extra_env)
         env["PYTHONPATH"] = RUNNER_ROOT + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         if self.gpu is not None:
@@ -227,22 +230,71 @@ def run(args, emitter):
     with open(plan_path, "w", encoding="utf-8") as handle:
         json.dump(plan, handle)
     try:
-        return _run_workers(args, emitter, cancel, plan, plan_path, started, failed)
+        return _run_workers(args, emitter, cancel, plan, plan_path, _Ending(emitter, started, args),
+                            failed)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if locked:
             clocks.unlock(args.gpu, emitter)
 
 
-def _finish(emitter, reason, started, message=None):
-    wall = round(time.monotonic() - started, 3)
-    emitter.emit("resource", wall_seconds=wall)
-    emitter.end(reason, exit_code=0 if reason == "ok" else 1, wall_seconds=wall, message=message)
-    return 0 if reason == "ok" else 1
+class _Ending:
+    """Ends the run: the protected-files audit (its files hashed again now that every worker
+    is gone), `resource` and `end`. A protected file changed turns an `ok` run into `failed`."""
+
+    def __init__(self, emitter, started, args):
+        self.emitter, self.started = emitter, started
+        self.protect = list(getattr(args, "protect", None) or [])
+        self.cwd = os.path.abspath(getattr(args, "cwd", None) or ".")
+        self.before = hashing.snapshot(self.protect, self.cwd)
+
+    def __call__(self, reason, message=None):
+        emitter = self.emitter
+        if self.protect:
+            after = hashing.snapshot(self.protect, self.cwd)
+            diff = hashing.compare(self.before, after)
+            touched = diff["changed"] + diff["removed"] + diff["added"]
+            missing = sorted(k for k, v in self.before.items() if v is None and after.get(k) is None)
+            if touched:
+                emitter.audit("protected_files", "fail", "the run changed protected files: "
+                              + ", ".join(touched), {"before": self.before, "after": after, **diff})
+                if reason == "ok":
+                    reason = "failed"
+            elif missing:
+                emitter.audit("protected_files", "warn", "protected paths do not exist, so "
+                              "nothing guards them: " + ", ".join(missing),
+                              {"missing": missing, "sha256": self.before})
+            else:
+                emitter.audit("protected_files", "pass", "%d protected files unchanged"
+                              % len(self.before), {"sha256": self.before})
+        wall = round(time.monotonic() - self.started, 3)
+        emitter.emit("resource", wall_seconds=wall)
+        emitter.end(reason, exit_code=0 if reason == "ok" else 1, wall_seconds=wall,
+                    message=message)
+        return 0 if reason == "ok" else 1
 
 
-def _run_workers(args, emitter, cancel, plan, plan_path, started, failed):
-    check = WorkerRun(emitter, cancel, "check", plan_path, args.worker_timeout, args.gpu)
+def _worker_timeout(args, started):
+    """A worker may run for --worker-timeout, and never past the run's --budget-seconds."""
+    timeout = args.worker_timeout
+    budget = getattr(args, "budget_seconds", None)
+    if budget:
+        timeout = min(timeout, max(0.1, budget - (time.monotonic() - started)))
+    return timeout
+
+
+def _worker_env(args):
+    env = {}
+    for item in getattr(args, "env", None) or []:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+def _run_workers(args, emitter, cancel, plan, plan_path, finish, failed):
+    started = finish.started
+    check = WorkerRun(emitter, cancel, "check", plan_path, _worker_timeout(args, started),
+                      args.gpu, extra_env=_worker_env(args))
     records = check.run()
     env_record = next((r for r in records if r.get("kind") == "environment"), None)
     if env_record:
@@ -250,31 +302,32 @@ def _run_workers(args, emitter, cancel, plan, plan_path, started, failed):
             env_record.get("device_name"), env_record.get("torch"), env_record.get("triton")))
     failed = _emit_audits(emitter, records, "check") or failed
     if check.reason in ("cancelled", "timeout"):
-        return _finish(emitter, check.reason, started, "check worker: " + check.reason)
+        return finish(check.reason, "check worker: " + check.reason)
     errors = [r for r in records if r.get("kind") == "error"]
     if errors:
-        return _finish(emitter, "error", started, errors[0].get("message"))
+        return finish("error", errors[0].get("message"))
     if check.reason == "crashed":
         emitter.audit("crash", "fail", "check worker died (exit %s) before finishing: the "
                       "candidate crashed the process" % check.exit_code, {})
-        return _finish(emitter, "failed", started, "candidate crashed the check worker")
+        return finish("failed", "candidate crashed the check worker")
     correct = not any(r.get("kind") == "audit" and r["verdict"] == "fail" and
                       r["check"] in ("load", "correctness", "output_type") for r in records)
     emitter.emit("metric", name="correct", value=1.0 if correct else 0.0, source="harness")
     if args.skip_timing or not correct:
-        return _finish(emitter, "failed" if failed else "ok", started)
+        return finish("failed" if failed else "ok")
 
-    timer = WorkerRun(emitter, cancel, "time", plan_path, args.worker_timeout, args.gpu)
+    timer = WorkerRun(emitter, cancel, "time", plan_path, _worker_timeout(args, started),
+                      args.gpu, extra_env=_worker_env(args))
     trecords = timer.run()
     failed = _emit_audits(emitter, trecords, "time") or failed
     if timer.reason in ("cancelled", "timeout"):
-        return _finish(emitter, timer.reason, started, "time worker: " + timer.reason)
+        return finish(timer.reason, "time worker: " + timer.reason)
     terrors = [r for r in trecords if r.get("kind") == "error"]
     if terrors:
-        return _finish(emitter, "error", started, terrors[0].get("message"))
+        return finish("error", terrors[0].get("message"))
     if timer.reason == "crashed":
         emitter.audit("crash", "fail", "time worker died before finishing", {})
-        return _finish(emitter, "failed", started, "candidate crashed the time worker")
+        return finish("failed", "candidate crashed the time worker")
 
     env_record = next((r for r in trecords if r.get("kind") == "environment"), env_record)
     peak = _peak_for(env_record, args)
@@ -346,4 +399,4 @@ def _run_workers(args, emitter, cancel, plan, plan_path, started, failed):
     emitter.emit("metric", name="sol_score", value=sol.mean(scores), source="harness")
     emitter.emit("metric", name="speedup", value=sol.geomean([r["speedup"] for r in rows]),
                  source="harness")
-    return _finish(emitter, "failed" if failed else "ok", started)
+    return finish("failed" if failed else "ok")
