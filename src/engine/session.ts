@@ -118,7 +118,14 @@ export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
 }
 
 function applyOverrides(task: SearchSettings['task'], opts: InferOptions): void {
+  if (opts.run && task.kernel) {
+    throw new RatchetError('--run does not apply to a kernel task: its runs are the harness\'s kernel check', 'drop --run, or give a task file with "run" instead of "kernel"');
+  }
+  if (opts.device && !task.kernel) {
+    throw new RatchetError('--device is for kernel tasks, and this task has no "kernel"', 'drop --device, or add "kernel" to the task file');
+  }
   if (opts.run) task.run = opts.run;
+  if (opts.device) task.kernel = { ...task.kernel!, device: opts.device };
   if (opts.metric) task.metric = { ...task.metric, name: opts.metric };
   if (opts.direction) task.metric = { ...task.metric, direction: opts.direction };
   if (opts.budgetSeconds) task.budgetSeconds = opts.budgetSeconds;

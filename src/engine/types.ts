@@ -10,6 +10,22 @@ export interface MetricSpec {
   direction: Direction;
 }
 
+/**
+ * A GPU kernel task run through the harness's `kernel` mode (remote-runner/PROTOCOL.md): the
+ * candidate is checked against the reference for correctness and honesty, then timed. Exactly
+ * one of `task` and `problem` is set. Paths are repo-relative in a Task.
+ */
+export interface KernelSpec {
+  /** Ratchet task folder: task.json + a KernelBench reference (see kernels/README.md). */
+  task?: string;
+  /** SOL-ExecBench problem folder: definition.json + workload.jsonl (+ roofline.json). */
+  problem?: string;
+  /** The file the harness checks and times: defines ModelNew (or a solution.json with `problem`). */
+  candidate: string;
+  /** Where the candidate runs; absent: the harness's choice (cuda when present, else cpu). */
+  device?: 'cuda' | 'cpu';
+}
+
 /** A task with every path resolved: absolute folders, repo-relative file paths (POSIX). */
 export interface Task {
   name: string;
@@ -20,8 +36,11 @@ export interface Task {
   taskFile?: string;
   /** Files a proposal may change, relative to the repo root. */
   editable: string[];
-  /** Shell command, written by the user in the task file or inferred; runs in `cwd`. */
-  run: string;
+  /** Shell command, written by the user in the task file or inferred; runs in `cwd`. Absent
+   * only for a kernel task, whose runs are the harness's own kernel check. */
+  run?: string;
+  /** Set for a kernel task: each run is the harness's `kernel` mode instead of `run`. */
+  kernel?: KernelSpec;
   /** Working folder of the run, relative to the repo root ('' for the root). */
   cwd: string;
   metric: MetricSpec;
@@ -211,7 +230,11 @@ export interface RunRequest {
   baseCommit: string;
   /** Working folder of the command, relative to the repository root. */
   cwd: string;
+  /** The shell command of a train run (or the setup); ignored when `kernel` is set. */
   command: string;
+  /** A kernel run: the harness's `kernel` mode checks and times this candidate (repo-relative
+   * paths, resolved in the run's own copy of the commit). */
+  kernel?: KernelSpec;
   env: Record<string, string>;
   timeoutMs: number;
   /** Glob patterns (repo-relative) of files the run must not change; checked around the run. */
@@ -234,6 +257,10 @@ export interface RunResult {
   droppedBytes: number;
   /** Set when the command could not be started at all. */
   spawnError?: string;
+  /** Set when the harness judged the candidate wrong rather than suspect (kernel mode: it does
+   * not load, computes wrong results, returns the wrong type, or crashes its worker): the run
+   * failed for this reason, whatever its exit code. */
+  failure?: string;
   /** Metrics the harness read from the output (NaN for nan/inf); absent: parse `outputTail`. */
   metrics?: Record<string, number>;
   /** What the runner saw around the run: protected files changed, the harness's own checks. */

@@ -22,6 +22,9 @@ export const searchHelp = `ratchet search FILE [options]     improve FILE with a
   --run CMD            run command of an inferred task (default: python3 FILE)
   --metric NAME        metric to read from the output (default: val_bpb / *_loss, else the last \`name: number\` line)
   --direction D        lower | higher (default: guessed from the name)
+  --device D           cuda | cpu: where a kernel task's candidate runs (default: cuda when
+                       the host has a GPU). FILE is a kernel candidate when its folder holds
+                       task.json + reference.py, or definition.json + workload.jsonl
   --budget SECONDS     time limit of one run
   --repeats N          baseline runs used to measure the noise
   --parallel N         runs at a time (default 1)
@@ -93,6 +96,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       run: { type: 'string' },
       metric: { type: 'string' },
       direction: { type: 'string' },
+      device: { type: 'string' },
       budget: { type: 'string' },
       repeats: { type: 'string' },
       parallel: { type: 'string' },
@@ -124,6 +128,10 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
   const direction = values.direction;
   if (direction !== undefined && direction !== 'lower' && direction !== 'higher') {
     throw new RatchetError(`--direction must be lower or higher (got "${direction}")`);
+  }
+  const device = values.device;
+  if (device !== undefined && device !== 'cuda' && device !== 'cpu') {
+    throw new RatchetError(`--device must be cuda or cpu (got "${device}")`);
   }
   const abort = new AbortController();
   let interrupts = 0;
@@ -159,6 +167,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       run: values.run,
       metric: values.metric,
       direction,
+      device,
       budgetSeconds: durationOption(values.budget, 'budget'),
       repeats: intOption(values.repeats, 'repeats'),
       parallel: runner ? runner.slots().length : intOption(values.parallel, 'parallel'),
@@ -184,7 +193,10 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       parallel: settings.parallel,
     });
     io.out(`${started.resumed ? 'Resuming' : 'Starting'} search ${settings.id} on ${settings.file}`);
-    io.out(`  run \`${settings.task.run}\` in ${settings.task.cwd || '.'} · proposer ${settings.proposer} · ${settings.parallel} at a time · budget ${settings.task.budgetSeconds} s/run`);
+    const what = settings.task.kernel
+      ? `kernel check of ${settings.task.kernel.candidate} against ${settings.task.kernel.task ?? settings.task.kernel.problem}${settings.task.kernel.device ? ` on ${settings.task.kernel.device}` : ''}`
+      : `run \`${settings.task.run}\` in ${settings.task.cwd || '.'}`;
+    io.out(`  ${what} · proposer ${settings.proposer} · ${settings.parallel} at a time · budget ${settings.task.budgetSeconds} s/run`);
     if (started.inferred) io.out('  no task file found: task inferred from the file (see `ratchet help search` to adjust)');
     progress.attach(search);
     let summary: SearchSummary;

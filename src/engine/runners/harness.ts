@@ -6,7 +6,7 @@ import Ajv from 'ajv';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import protocolSchema from '../../../remote-runner/protocol.schema.json';
-import type { AuditFinding } from '../types';
+import type { AuditFinding, KernelSpec } from '../types';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -43,6 +43,47 @@ export function trainArgs(inv: TrainInvocation): string[] {
   return args;
 }
 
+export interface KernelInvocation {
+  experimentId: string;
+  /** The task with its paths as the harness should open them (absolute, or relative to the
+   * harness's working folder). */
+  kernel: KernelSpec;
+  budgetSeconds: number;
+  /** Folder the protected paths are relative to. */
+  cwd: string;
+  protect: string[];
+  /** CUDA_VISIBLE_DEVICES for the workers (the slot's GPU). */
+  gpu?: string;
+  env?: Record<string, string>;
+}
+
+/** Arguments after the interpreter: `-m ratchet_harness kernel …` (PROTOCOL.md, "kernel"). */
+export function kernelArgs(inv: KernelInvocation): string[] {
+  const k = inv.kernel;
+  // `=` joins each value to its option, so a path that starts with `-` is never read as one.
+  const args = ['-m', 'ratchet_harness', 'kernel', `--experiment-id=${inv.experimentId}`];
+  args.push(k.problem !== undefined ? `--problem=${k.problem}` : `--task=${k.task}`, `--candidate=${k.candidate}`);
+  if (k.device) args.push(`--device=${k.device}`);
+  if (inv.gpu !== undefined) args.push(`--gpu=${inv.gpu}`);
+  // The task's budget caps the whole run (check and time workers together), not each worker.
+  args.push(`--budget-seconds=${inv.budgetSeconds}`, `--worker-timeout=${inv.budgetSeconds}`, `--cwd=${inv.cwd}`);
+  for (const [key, value] of Object.entries(inv.env ?? {})) args.push(`--env=${key}=${value}`);
+  if (inv.protect.length > 0) args.push('--protect', ...inv.protect.map((f) => (f.startsWith('/') ? f : `./${f}`)));
+  return args;
+}
+
+/**
+ * Kernel-mode checks whose failure means the candidate is wrong, not dishonest: it does not
+ * import, computes the wrong answer, returns the wrong kind of value, or kills its worker. Such a
+ * run failed (so a proposer can debug it); every other failed check is a suspected hack.
+ */
+const WRONG_NOT_SUSPECT: Record<string, string> = {
+  load: 'does not load',
+  correctness: 'incorrect',
+  output_type: 'wrong output type',
+  crash: 'crashed',
+};
+
 const ajv = new Ajv({ allErrors: false, strict: false });
 const validateEvent = ajv.compile(protocolSchema);
 
@@ -77,6 +118,8 @@ export interface HarnessSink {
 export class ProtocolReader {
   readonly metrics: Record<string, number> = {};
   readonly audit: AuditFinding[] = [];
+  /** Why the candidate is wrong (kernel mode's correctness-class checks), when it is. */
+  failure: string | undefined;
   end: HarnessOutcome | undefined;
   /** The host's clock when the harness reported the end (seconds since the epoch). */
   endTime: number | undefined;
@@ -88,6 +131,7 @@ export class ProtocolReader {
   readonly violations: string[] = [];
   private partial: Buffer = Buffer.alloc(0);
   private nextSeq = 0;
+  private mode: string | undefined;
 
   constructor(
     private readonly experimentId: string,
@@ -161,17 +205,21 @@ export class ProtocolReader {
   private apply(e: Event): void {
     switch (e.type) {
       case 'start':
+        this.mode = typeof e.mode === 'string' ? e.mode : undefined;
         this.sink.started?.(e.time);
         break;
       case 'log':
         this.sink.output(e.stream === 'harness' ? `[harness] ${String(e.text)}` : String(e.text));
         break;
       case 'metric':
-        // JSON has no NaN: the harness writes a non-finite value as null.
-        this.metrics[String(e.name)] = typeof e.value === 'number' ? e.value : NaN;
+        // JSON has no NaN: the harness writes a non-finite value as null. A per-shape figure
+        // (kernel mode) is kept under `name/shape`, so it never stands in for the run's own.
+        this.metrics[typeof e.shape === 'string' ? `${String(e.name)}/${e.shape}` : String(e.name)] = typeof e.value === 'number' ? e.value : NaN;
         break;
       case 'audit':
-        if (e.verdict === 'fail' || e.verdict === 'warn') this.audit.push(...this.findings(e));
+        if (e.verdict === 'fail' && this.mode === 'kernel' && WRONG_NOT_SUSPECT[String(e.check)]) {
+          this.failure ??= wrongCandidate(String(e.check), String(e.message), e.evidence);
+        } else if (e.verdict === 'fail' || e.verdict === 'warn') this.audit.push(...this.findings(e));
         break;
       case 'resource':
         if (typeof e.dropped_log_lines === 'number') this.droppedLines = e.dropped_log_lines;
@@ -201,4 +249,12 @@ export class ProtocolReader {
     }
     return [{ check: String(e.check), severity, message: String(e.message), evidence: JSON.stringify(evidence).slice(0, 500) }];
   }
+}
+
+/** "incorrect on shape 64x256: wrong result: 3 of 64 elements off, max error 0.31". */
+function wrongCandidate(check: string, message: string, evidence: unknown): string {
+  const failures = (evidence as { failures?: { shape?: unknown }[] } | undefined)?.failures;
+  const shape = Array.isArray(failures) && typeof failures[0]?.shape === 'string' ? failures[0].shape : undefined;
+  const where = shape !== undefined && !message.includes(shape) ? ` on shape ${shape}` : '';
+  return `${WRONG_NOT_SUSPECT[check]}${where}: ${message}`;
 }

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import picomatch from 'picomatch';
 import { addWorktree, git, removeWorktree } from '../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../types';
-import { harnessRoot, ProtocolReader, trainArgs } from './harness';
+import { harnessRoot, kernelArgs, ProtocolReader, trainArgs } from './harness';
 import { RunLog } from './run-log';
 import { TailBuffer } from './tail';
 
@@ -50,13 +50,38 @@ export class LocalRunner implements Runner {
     await addWorktree(req.repoRoot, worktree, req.commit);
     try {
       const protect = await protectedFiles(worktree, req.cwd, req.protected);
-      return await this.runHarness(req, path.join(worktree, req.cwd), protect);
+      return await this.runHarness(req, worktree, protect);
     } finally {
       await removeWorktree(req.repoRoot, worktree);
     }
   }
 
-  private runHarness(req: RunRequest, cwd: string, protect: string[]): Promise<RunResult> {
+  /** The harness's arguments: `kernel` for a kernel run, else `train` around the command. */
+  private harnessArgs(req: RunRequest, worktree: string, cwd: string, protect: string[], grace: number): string[] {
+    if (req.kernel) {
+      const inWorktree = (p: string | undefined) => (p === undefined ? undefined : path.join(worktree, p));
+      return kernelArgs({
+        experimentId: req.experimentId,
+        kernel: { ...req.kernel, task: inWorktree(req.kernel.task), problem: inWorktree(req.kernel.problem), candidate: inWorktree(req.kernel.candidate)! },
+        budgetSeconds: req.timeoutMs / 1000,
+        cwd,
+        protect,
+        gpu: req.slot.env.CUDA_VISIBLE_DEVICES,
+      });
+    }
+    return trainArgs({
+      experimentId: req.experimentId,
+      seed: req.seed,
+      budgetSeconds: req.timeoutMs / 1000,
+      cwd,
+      protect,
+      command: req.command,
+      killGraceSeconds: grace / 1000,
+    });
+  }
+
+  private runHarness(req: RunRequest, worktree: string, protect: string[]): Promise<RunResult> {
+    const cwd = path.join(worktree, req.cwd);
     const log = new RunLog(req.logPath, this.opts.logCapBytes, this.opts.tailBytes);
     const grace = this.opts.killGraceMs ?? 2000;
     const started = Date.now();
@@ -67,15 +92,7 @@ export class LocalRunner implements Runner {
       let cancelled = false;
       let backstop = false;
       let killTimer: NodeJS.Timeout | undefined;
-      const child = spawn(this.opts.python ?? 'python3', trainArgs({
-        experimentId: req.experimentId,
-        seed: req.seed,
-        budgetSeconds: req.timeoutMs / 1000,
-        cwd,
-        protect,
-        command: req.command,
-        killGraceSeconds: grace / 1000,
-      }), {
+      const child = spawn(this.opts.python ?? 'python3', this.harnessArgs(req, worktree, cwd, protect, grace), {
         cwd,
         env: { ...process.env, ...req.slot.env, ...req.env, PYTHONPATH: harnessRoot(), PYTHONDONTWRITEBYTECODE: '1' },
         detached: true,
@@ -118,6 +135,9 @@ export class LocalRunner implements Runner {
         reader.finish();
         log.close();
         const end = reader.end;
+        // The harness could not evaluate the run at all (kernel mode: a bad task, a broken
+        // reference): its own message says why, better than the last log line.
+        if (!spawnError && end?.reason === 'error' && end.message) spawnError = end.message;
         if (!spawnError && !end) {
           spawnError = `the harness stopped without reporting how the run ended (exit code ${code})` +
             (reader.violations.length ? `; ${reader.violations[0]}` : '') +
@@ -132,6 +152,7 @@ export class LocalRunner implements Runner {
           spawnError,
           metrics: reader.metrics,
           audit: reader.audit,
+          failure: reader.failure,
           host: 'localhost',
         }));
       });

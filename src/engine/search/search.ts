@@ -17,6 +17,7 @@ import { mean, seededRandom, stdev } from '../util/stats';
 import { bestExperiment, decide, isBetter } from './decide';
 import { inferMetricName, parseMetrics } from './metric';
 import { choose, type Choice } from './policy';
+import { kernelMetricFromRuns } from '../task/kernel';
 
 export interface SearchOptions {
   repoRoot: string;
@@ -234,7 +235,7 @@ export class Search extends EventEmitter {
     const failed = runs.find((r) => r.outcome !== 'ok' && r.outcome !== 'no-metric');
     if (failed) {
       throw new RatchetError(
-        `the baseline run failed (${failed.error}): \`${this.task.run}\``,
+        `the baseline run failed (${failed.error}): ${describeRun(this.task)}`,
         `see its log: ${path.join(searchDir(this.opts.repoRoot, this.id), failed.log)}; the unmodified task must run cleanly before a search can improve it`,
         'BASELINE_FAILED',
       );
@@ -273,10 +274,10 @@ export class Search extends EventEmitter {
   }
 
   private chooseMetric(runs: RunRecord[]): void {
-    const name = inferMetricName({ values: runs[0]!.metrics, order: Object.keys(runs[0]!.metrics) });
+    const name = this.task.kernel ? kernelMetricFromRuns(runs) : inferMetricName({ values: runs[0]!.metrics, order: Object.keys(runs[0]!.metrics) });
     if (!name) {
       throw new RatchetError(
-        `the run printed no metric: no \`name: number\` line or JSON line in the output of \`${this.task.run}\``,
+        `the run printed no metric: no \`name: number\` line or JSON line in the output of ${describeRun(this.task)}`,
         'print the metric at the end of the run, e.g. `print(f"val_bpb: {val_bpb:.4f}")`, or name it with --metric',
         'NO_METRIC',
       );
@@ -295,6 +296,10 @@ export class Search extends EventEmitter {
     } else if (!Number.isFinite(v)) {
       run.outcome = 'failed';
       run.error = `metric ${this.task.metric.name} is ${v}`;
+      // The harness's sol_score is null where it knows no peak figures for the device.
+      if (this.task.kernel && this.task.metric.name === 'sol_score') {
+        run.error += ': the harness knows no peak figures for this device (the CPU, or a GPU missing from its table), so there is no speed-of-light bound; search on speedup instead (--metric speedup)';
+      }
     } else {
       run.outcome = 'ok';
       run.value = v;
@@ -649,6 +654,10 @@ export class Search extends EventEmitter {
       const run = await this.runSeed(exp.id, exp.commit, seed, slot, exp);
       exp.runs.push(run);
       if (run.outcome === 'cancelled') return { kind: 'cancelled' };
+      // A suspected hack outweighs a failure: a kernel run fails when any check fails, and a
+      // cheat must be recorded as one, never handed back to be debugged.
+      const suspect = exp.audit.find((a) => a.severity === 'hack');
+      if (run.outcome !== 'ok' && suspect) return { kind: 'flagged', reason: suspect.message };
       if (run.outcome !== 'ok') return { kind: 'failed', reason: run.error ?? run.outcome };
       const values = exp.runs.map((r) => r.value!);
       exp.mean = mean(values);
@@ -689,15 +698,27 @@ export class Search extends EventEmitter {
   }
 
   private async runSeed(id: string, commit: string, seed: number, slot: Slot, exp?: ExperimentRecord): Promise<RunRecord> {
-    const { run, result, findings } = await this.execute(id, commit, seed, slot, this.task.run, `${id}-s${seed}.log`);
+    const { run, result, findings } = await this.execute(id, commit, seed, slot, this.task.run ?? '', `${id}-s${seed}.log`);
     // An inferred metric is only named once the baseline's runs are in; until then the value waits.
     if (this.task.metric.name) this.fillValue(run);
     this.emitEvent({ type: 'run-finished', id, run });
     // The end of a failed run's log, for whoever debugs it next.
     if (exp && (run.outcome === 'failed' || run.outcome === 'timeout' || run.outcome === 'no-metric')) exp.meta = { ...exp.meta, logTail: lastLines(result.outputTail, 30).slice(-3000) };
     if (exp) exp.audit.push(...findings.filter((f) => !exp.audit.some((a) => a.check === f.check && a.file === f.file)));
-    else if (findings.length > 0) {
-      throw new RatchetError(`the baseline run changed protected files: ${findings.map((f) => f.file).join(', ')}`, 'the unmodified task must not write to its protected files; fix "protected" in the task file');
+    else {
+      // The baseline is trusted code: a warning about it is noise, a failed check is a broken task.
+      const broken = findings.filter((f) => f.severity === 'hack');
+      const changed = broken.filter((f) => f.check === 'protected-file-changed');
+      if (changed.length > 0) {
+        throw new RatchetError(`the baseline run changed protected files: ${changed.map((f) => f.file).join(', ')}`, 'the unmodified task must not write to its protected files; fix "protected" in the task file');
+      }
+      if (broken.length > 0) {
+        throw new RatchetError(
+          `the baseline failed the harness's ${broken.map((f) => f.check).join(', ')} check: ${broken[0]!.message}`,
+          'the unmodified code must pass every check before a search can improve it; fix it, or start from another candidate',
+          'BASELINE_FAILED',
+        );
+      }
     }
     return run;
   }
@@ -717,6 +738,8 @@ export class Search extends EventEmitter {
       baseCommit: this.opts.settings.baselineCommit,
       cwd: this.task.cwd,
       command,
+      // The setup (seed -1) is a shell command even for a kernel task.
+      kernel: seed >= 0 ? this.task.kernel : undefined,
       env: {
         ...this.task.env,
         RATCHET_SEED: String(Math.max(0, seed)),
@@ -743,6 +766,7 @@ export class Search extends EventEmitter {
     if (result.spawnError) return { ...base, outcome: 'failed', error: `could not run: ${result.spawnError}` };
     if (result.timedOut) return { ...base, outcome: 'timeout', error: `over the time budget of ${this.task.budgetSeconds} s` };
     const metrics = result.metrics ?? parseMetrics(result.outputTail).values;
+    if (result.failure) return { ...base, metrics, outcome: 'failed', error: result.failure };
     if (result.exitCode !== 0) {
       const hint = result.exitCode === 127 ? ' (command not found)' : '';
       return { ...base, metrics, outcome: 'failed', error: `${describeExit(result)}${hint}: ${lastLines(result.outputTail, 1)}` };
@@ -771,6 +795,12 @@ export class Search extends EventEmitter {
 
 function now(): string {
   return new Date().toISOString();
+}
+
+/** What a run is, for messages: the task's command, or the kernel check. */
+export function describeRun(task: Task): string {
+  if (task.kernel) return `the kernel check of ${task.kernel.candidate} against ${task.kernel.task ?? task.kernel.problem}`;
+  return `\`${task.run ?? ''}\``;
 }
 
 function describeExit(r: RunResult): string {

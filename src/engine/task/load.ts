@@ -3,7 +3,8 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
-import type { Direction, Task } from '../types';
+import type { Direction, KernelSpec, Task } from '../types';
+import { checkKernelSpec, inferKernelTask, kernelLayoutOf } from './kernel';
 import { parseTaskFile, type TaskFileContent } from './schema';
 
 export const TASK_FILE_NAME = 'ratchet.task.json';
@@ -36,13 +37,23 @@ export function loadTaskFile(taskFile: string, repoRoot: string): Task {
       throw new RatchetError(`${taskFile}: editable file ${file} does not exist`, 'fix the path in "editable" (paths are relative to the task file)');
     }
   }
+  let kernel: KernelSpec | undefined;
+  if (content.kernel) {
+    const k = content.kernel;
+    kernel = { candidate: resolve(k.candidate) };
+    if (k.task !== undefined) kernel.task = resolve(k.task);
+    if (k.problem !== undefined) kernel.problem = resolve(k.problem);
+    if (k.device !== undefined) kernel.device = k.device;
+    checkKernelSpec(kernel, repoRoot, taskFile);
+  }
   return {
     name: content.name ?? path.basename(folder),
     description: content.description,
     repoRoot,
     taskFile: absolute,
     editable,
-    run: content.run,
+    ...(content.run !== undefined ? { run: content.run } : {}),
+    ...(kernel ? { kernel } : {}),
     cwd: resolve(content.cwd ?? '.').replace(/^\.$/, ''),
     metric: content.metric,
     budgetSeconds: content.budgetSeconds ?? DEFAULT_BUDGET_SECONDS,
@@ -88,6 +99,8 @@ function safeList(dir: string): string[] {
 
 export interface InferOptions {
   run?: string;
+  /** Where a kernel task's candidate runs (kernel tasks only). */
+  device?: 'cuda' | 'cpu';
   metric?: string;
   direction?: Direction;
   budgetSeconds?: number;
@@ -108,6 +121,15 @@ export function guessDirection(metricName: string): Direction {
 export function inferTask(file: string, repoRoot: string, opts: InferOptions, python: string): Task {
   const absolute = path.resolve(file);
   const rel = repoRelative(repoRoot, absolute);
+  // A candidate beside a reference is a kernel task, unless the user asked for a command.
+  const layout = opts.run === undefined ? kernelLayoutOf(absolute) : undefined;
+  if (layout) return inferKernelTask(absolute, layout, repoRoot, opts);
+  if (opts.device) {
+    throw new RatchetError(
+      `--device is for kernel tasks, and ${rel} is not in one`,
+      'a kernel task is a candidate in a folder with task.json + reference.py, or definition.json + workload.jsonl; for a training script set the device in the script',
+    );
+  }
   const folder = path.dirname(rel) === '.' ? '' : path.dirname(rel);
   const metricName = opts.metric ?? '';
   return {
@@ -137,7 +159,17 @@ export function saveTask(task: Task): string {
     ...(hasSchema ? { $schema: schemaPath } : {}),
     name: task.name,
     editable: task.editable.map(rel),
-    run: task.run,
+    ...(task.run !== undefined ? { run: task.run } : {}),
+    ...(task.kernel
+      ? {
+          kernel: {
+            ...(task.kernel.task !== undefined ? { task: rel(task.kernel.task) } : {}),
+            ...(task.kernel.problem !== undefined ? { problem: rel(task.kernel.problem) } : {}),
+            candidate: rel(task.kernel.candidate),
+            ...(task.kernel.device ? { device: task.kernel.device } : {}),
+          },
+        }
+      : {}),
     ...(rel(task.cwd) !== '.' ? { cwd: rel(task.cwd) } : {}),
     metric: task.metric,
     budgetSeconds: task.budgetSeconds,

@@ -9,7 +9,9 @@ export interface TaskFileContent {
   name?: string;
   description?: string;
   editable: string[];
-  run: string;
+  /** Absent only in a kernel task. */
+  run?: string;
+  kernel?: { task?: string; problem?: string; candidate: string; device?: 'cuda' | 'cpu' };
   cwd?: string;
   metric: { name: string; direction: 'lower' | 'higher' };
   budgetSeconds?: number;
@@ -32,7 +34,8 @@ export function parseTaskFile(text: string, fileLabel: string): TaskFileContent 
   }
   const value: unknown = getNodeValue(root);
   if (validate(value)) return value;
-  const problems = (validate.errors ?? []).map((err) => describeError(err, text, root, fileLabel));
+  // `if` only says that its `then`/`else` failed, which has its own error.
+  const problems = (validate.errors ?? []).filter((err) => err.keyword !== 'if').map((err) => describeError(err, text, root, fileLabel));
   throw new RatchetError(
     `task file has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`,
     'fix the fields shown; the schema is schemas/task.schema.json (VS Code completes and checks it)',
@@ -52,7 +55,12 @@ function describeError(err: ErrorObject, text: string, root: ReturnType<typeof p
   } else if (err.keyword === 'required') {
     const missing = String((err.params as { missingProperty: string }).missingProperty);
     field = [...path, missing].join('.');
-    message = 'is required';
+    message = path.length === 0 && missing === 'run' ? 'is required (or "kernel", for a kernel task)' : 'is required';
+  } else if (err.keyword === 'not' && err.schemaPath === '#/else/not') {
+    // Only "run" in a kernel task trips this.
+    path.push('run');
+    field = 'run';
+    message = 'is not used by a kernel task (its runs are the harness\'s kernel check): remove it';
   } else if (err.keyword === 'enum') {
     message = `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { harnessRoot, ProtocolReader, trainArgs } from '../../../src/engine/runners/harness';
+import { harnessRoot, kernelArgs, ProtocolReader, trainArgs } from '../../../src/engine/runners/harness';
 import { tempDir } from '../../helpers';
 
 function runHarness(args: string[], cwd: string): string {
@@ -92,4 +92,29 @@ test('the offset counts only complete lines, so a re-attach resumes at a line st
   const line = ev('log', 0, { stream: 'stdout', text: 'a' });
   reader.push(line + line.slice(0, 10));
   assert.equal(reader.offset, Buffer.byteLength(line));
+});
+
+test('kernel runs: the invocation, per-shape metrics, and wrong candidates told apart from suspect ones', () => {
+  assert.deepEqual(
+    kernelArgs({ experimentId: 'e3', kernel: { task: '/w/k', candidate: '/w/k/naive.py', device: 'cpu' }, budgetSeconds: 600, cwd: '/w', protect: ['k/task.json'], gpu: '1', env: { A: 'b' } }),
+    ['-m', 'ratchet_harness', 'kernel', '--experiment-id=e3', '--task=/w/k', '--candidate=/w/k/naive.py', '--device=cpu', '--gpu=1',
+      '--budget-seconds=600', '--worker-timeout=600', '--cwd=/w', '--env=A=b', '--protect', './k/task.json'],
+  );
+  assert.ok(kernelArgs({ experimentId: 'e', kernel: { problem: 'p', candidate: 'p/s.json' }, budgetSeconds: 5, cwd: '.', protect: [] }).includes('--problem=p'));
+
+  const reader = new ProtocolReader('e1', { output: () => undefined }, '');
+  reader.push(
+    ev('start', 0, { mode: 'kernel', environment: {} }) +
+      ev('metric', 1, { name: 'time_ms', value: 2.5, source: 'harness', shape: '64x256' }) +
+      ev('metric', 2, { name: 'sol_score', value: null, source: 'harness', shape: '64x256' }) +
+      ev('metric', 3, { name: 'speedup', value: 1.5, source: 'harness' }) +
+      ev('audit', 4, { check: 'correctness', verdict: 'fail', message: 'wrong result: output 0: 12% of elements outside atol=0.001 rtol=0.0001', evidence: { failures: [{ shape: '64x256' }] } }) +
+      ev('audit', 5, { check: 'input_mutation', verdict: 'fail', message: 'candidate changed its inputs', evidence: {} }) +
+      ev('audit', 6, { check: 'reference_drift', verdict: 'warn', message: 'drifted', evidence: {} }) +
+      ev('end', 7, { reason: 'failed', exit_code: 1, signal: null, wall_seconds: 1 }),
+  );
+  assert.deepEqual(Object.keys(reader.metrics), ['time_ms/64x256', 'sol_score/64x256', 'speedup']);
+  assert.ok(Number.isNaN(reader.metrics['sol_score/64x256']));
+  assert.equal(reader.failure, 'incorrect on shape 64x256: wrong result: output 0: 12% of elements outside atol=0.001 rtol=0.0001');
+  assert.deepEqual(reader.audit.map((a) => [a.check, a.severity]), [['input_mutation', 'hack'], ['reference_drift', 'warning']]);
 });

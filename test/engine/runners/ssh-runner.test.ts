@@ -1,5 +1,6 @@
 // The SSH runner against a real OpenSSH server on loopback, running the real harness and python3.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -386,4 +387,30 @@ test('a run over its budget is stopped on the host and reported as a timeout', {
   assert.equal(r.timedOut, true);
   assert.equal(r.cancelled, false);
   assert.ok(ticks(r).length > 3 && ticks(r).length < 40, `${ticks(r).length} ticks`);
+});
+
+/** The host's interpreter for kernel runs: one that imports torch (CI: Debian's /usr/bin/python3). */
+const torchPython = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+
+test('a kernel run on the host: the harness checks and times the candidate in the run folder, and guards the task files', { skip: skip ?? (torchPython ? false : 'no python3 here imports torch') }, async (t) => {
+  const kernel = (body: string) => `import torch.nn as nn\n\n\nclass ModelNew(nn.Module):\n    def forward(self, x):\n        ${body}\n`;
+  const w = await world(t, {
+    'k/task.json': JSON.stringify({ name: 'row_sum', reference: 'reference.py', dtype: 'float32', shapes: [{ name: '32x256', params: { rows: 32, cols: 256 } }], roofline: { flops: 'rows*cols', bytes: '4*rows*cols' } }),
+    'k/reference.py': readFileSync(path.join(HARNESS_DIR, '..', 'kernels/row_sum/reference.py'), 'utf8'),
+    'k/naive.py': kernel('return x.sum(dim=-1)'),
+  });
+  const sshd = await Sshd.start(t, { authorizedKeys: w.keys.authorizedKeys });
+  trust(w, sshd);
+  const runner = await w.runner(['h1'], w.config([{ alias: 'h1', port: sshd.port }]), { python: torchPython });
+  const spec = { task: 'k', candidate: 'k/naive.py', device: 'cpu' as const };
+  const ok = await runner.run(w.request(runner, { kernel: spec, command: '', protected: ['k/task.json', 'k/reference.py'] }));
+  assert.equal(ok.exitCode, 0, ok.outputTail + (ok.spawnError ?? ''));
+  assert.equal(ok.metrics!.correct, 1);
+  assert.ok(ok.metrics!.speedup! > 0 && ok.metrics!['time_ms/32x256']! > 0, JSON.stringify(ok.metrics));
+  assert.deepEqual(ok.audit.filter((a) => a.severity === 'hack'), []);
+
+  // The candidate rewrites the reference while it is checked: the task's files are guarded on the host too.
+  const sneaky = commitOn(w.repo.dir, w.repo.base, { 'k/naive.py': `import os\nopen(os.path.join(os.path.dirname(__file__), 'reference.py'), 'a').write('# mine\\n')\n${kernel('return x.sum(dim=-1)')}` });
+  const bad = await runner.run(w.request(runner, { commit: sneaky, kernel: spec, command: '', protected: ['k/task.json', 'k/reference.py'] }));
+  assert.deepEqual(bad.audit.filter((a) => a.severity === 'hack').map((a) => [a.check, a.file]), [['protected-file-changed', 'k/reference.py']]);
 });

@@ -83,8 +83,10 @@ function systemPrompt(task: Task): string {
     '',
     `## The task: ${task.name}`,
     ...(task.description ? [task.description.trim()] : []),
-    `- Metric: ${task.metric.name}, ${better}. The program prints it on a line \`${task.metric.name}: <value>\`.`,
-    `- Each run is \`${task.run}\`${where}, with a budget of ${task.budgetSeconds} s: a run over the budget is stopped and counts as failed, so a change must keep the run within it. Each run gets its seed in the environment variable RATCHET_SEED.`,
+    ...(task.kernel ? kernelRules(task, better) : [
+      `- Metric: ${task.metric.name}, ${better}. The program prints it on a line \`${task.metric.name}: <value>\`.`,
+      `- Each run is \`${task.run}\`${where}, with a budget of ${task.budgetSeconds} s: a run over the budget is stopped and counts as failed, so a change must keep the run within it. Each run gets its seed in the environment variable RATCHET_SEED.`,
+    ]),
     `- Editable files: ${task.editable.join(', ')}. Only their contents may change; no file is created, deleted or renamed.`,
     protectedLine,
     '- Reward hacking: touching protected files, or tampering with how the metric is measured (the timing, the time budget, the evaluation data or code, the computation of the metric, the line that prints it, the seed) is reward hacking. Every change is audited; a flagged change is discarded and recorded as a hack. Improve the real thing.',
@@ -94,6 +96,17 @@ function systemPrompt(task: Task): string {
     '## Answer format',
     EDIT_FORMAT_INSTRUCTIONS,
   ].join('\n');
+}
+
+/** How a kernel task's runs work: the harness checks the candidate, then times it. */
+function kernelRules(task: Task, better: string): string[] {
+  const k = task.kernel!;
+  const against = k.task !== undefined ? `the reference in ${k.task}` : `the SOL-ExecBench problem in ${k.problem}`;
+  return [
+    `- Each run checks the candidate ${k.candidate} (its \`ModelNew\`) against ${against}${k.device ? ` on the ${k.device === 'cpu' ? 'CPU' : 'GPU'}` : ''}: every shape, fresh random inputs, outputs compared with a float64 reference; then inputs, state, timers, threads and launches are checked for cheating; then it is timed against the reference. Budget ${task.budgetSeconds} s for all of it.`,
+    `- Metric: ${task.metric.name}, ${better}, measured by the harness (sol_score: 0.5 at the scoring baseline's speed, 1.0 at the hardware's speed-of-light bound; speedup: reference time over candidate time, geometric mean over the shapes). Nothing the candidate prints counts.`,
+    '- A candidate that does not load, computes a wrong result or crashes is a failed experiment with the error; one that mutates its inputs, caches answers, patches timers or torch, hides work on other streams or threads, or beats the roofline is flagged as a hack.',
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------

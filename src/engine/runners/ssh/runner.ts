@@ -17,7 +17,7 @@ import { KeyStore, noPrompts, type SshPrompts } from './auth';
 import { resolveHost, type HostConfig } from './config';
 import { HostConnection, HostUnreachable } from './connection';
 import { harnessBundle, type HarnessBundle } from './harness-bundle';
-import { ProtocolReader } from '../harness';
+import { kernelArgs, ProtocolReader } from '../harness';
 import { KnownHosts } from './known-hosts';
 import { safeName, shellQuote } from './quote';
 import { NoHostAvailable, SlotPool, type HostSlot } from './slots';
@@ -333,6 +333,22 @@ export class SshRunner implements Runner {
 
   private harnessArgs(req: RunRequest, slot: HostSlot, protect: string[]): string[] {
     const env = { ...req.slot.env, ...req.env };
+    for (const k of Object.keys(env)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new RatchetError(`not an environment variable name: ${JSON.stringify(k)}`, 'fix "env" in the task file');
+    }
+    if (req.kernel) {
+      // The harness runs in the run folder; the commit's files are under work/.
+      const inWork = (p: string | undefined) => (p === undefined ? undefined : path.posix.join('work', p));
+      return kernelArgs({
+        experimentId: req.experimentId,
+        kernel: { ...req.kernel, task: inWork(req.kernel.task), problem: inWork(req.kernel.problem), candidate: inWork(req.kernel.candidate)! },
+        budgetSeconds: req.timeoutMs / 1000,
+        cwd: 'work',
+        protect,
+        gpu: slot.gpu,
+        env,
+      }).slice(2); // without `-m ratchet_harness`: the run wrapper adds it
+    }
     const command = req.cwd ? `cd ${shellQuote(req.cwd)} && ${req.command}` : req.command;
     const args = [
       'train',
@@ -344,10 +360,7 @@ export class SshRunner implements Runner {
     ];
     if (req.seed >= 0) args.push(`--seed=${req.seed}`);
     if (slot.gpu !== undefined) args.push(`--gpu=${slot.gpu}`);
-    for (const [k, v] of Object.entries(env)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new RatchetError(`not an environment variable name: ${JSON.stringify(k)}`, 'fix "env" in the task file');
-      args.push(`--env=${k}=${v}`);
-    }
+    for (const [k, v] of Object.entries(env)) args.push(`--env=${k}=${v}`);
     // `./` keeps a file named like an option (or `--`) from being read as one.
     if (protect.length > 0) args.push('--protect', ...protect.map((f) => `./${f}`));
     args.push('--', command);
@@ -474,6 +487,7 @@ export class SshRunner implements Runner {
         spawnError: end.reason === 'error' ? (end.message ?? 'the harness could not start the command') : undefined,
         metrics: reader.metrics,
         audit: reader.audit,
+        failure: reader.failure,
       }),
     };
   }
