@@ -76,6 +76,34 @@ class SolExecInputsTest(unittest.TestCase):
 
 
 @unittest.skipUnless(HAS_TORCH, NO_TORCH_REASON)
+class InPlaceReferenceTest(unittest.TestCase):
+    """Some problems' references update an input in place (an accumulation buffer): a candidate
+    may do the same to that input, but not to the others."""
+
+    def run_solution(self, name):
+        problem = os.path.join(FIXTURES, "solexec", "inplace_accumulate")
+        _, events = run_harness("kernel", "--experiment-id", "ip", "--problem", problem,
+                                "--candidate", os.path.join(problem, name), "--device", "cpu",
+                                "--trials", "2", "--iterations", "3", experiment_id="ip")
+        return events
+
+    def test_a_candidate_that_copies_the_accumulator_passes(self):
+        events = self.run_solution("solution_copy.json")
+        self.assertEqual(failed_checks(events), [])
+        self.assertEqual(len(of_type(events, "timing")), 4)
+
+    def test_a_candidate_that_updates_the_same_input_in_place_passes(self):
+        events = self.run_solution("solution_inplace.json")
+        self.assertEqual(failed_checks(events), [])
+        timed = [a for a in of_type(events, "audit") if a["check"] == "timed_outputs"]
+        self.assertEqual([a["verdict"] for a in timed], ["skip"])
+
+    def test_a_candidate_that_changes_another_input_is_caught(self):
+        events = self.run_solution("solution_cheat.json")
+        self.assertIn("input_mutation", failed_checks(events))
+
+
+@unittest.skipUnless(HAS_TORCH, NO_TORCH_REASON)
 class BaselineTest(unittest.TestCase):
     def test_an_explicit_baseline_is_timed_before_the_candidate_and_reported(self):
         from tests.kernel_helpers import KERNEL_FIXTURES
