@@ -53,11 +53,13 @@ test('a kernel search: an honest change is measured, a wrong one fails with the 
   const naive = readFileSync(path.join(repo, 'row_sum/naive.py'), 'utf8');
 
   const patches = tempDir(t);
+  // Each patch edits the same line of the baseline: the honest one goes last, since a kept
+  // change would leave the others nothing to apply to.
   writeFiles(patches, {
-    '1.patch': patch('Sum each row in one pass', ['return x.sum(dim=-1)']),
-    '2.patch': patch('Skip the last chunk', ['return x.view(r, c // 1024, 1024)[:, :-1].sum(dim=-1).sum(dim=-1)']),
+    '3.patch': patch('Sum each row in one pass', ['return x.sum(dim=-1)']),
+    '1.patch': patch('Skip the last chunk', ['return x.view(r, c // 1024, 1024)[:, :-1].sum(dim=-1).sum(dim=-1)']),
     // Correct answers, but the input is used as scratch space: the harness's input_mutation check.
-    '3.patch': patch('Keep the partial sums in the input', [
+    '2.patch': patch('Keep the partial sums in the input', [
       'partial = x.view(r, c // 1024, 1024).sum(dim=-1)',
       'x[:, : c // 1024] = partial',
       'return x[:, : c // 1024].sum(dim=-1)',

@@ -7,7 +7,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'no
 import * as path from 'node:path';
 import { experimentsOf, readJournal } from '../../src/engine/journal/journal';
 import type { ExperimentRecord } from '../../src/engine/types';
-import { git, REPO, runCli, tempDir } from '../helpers';
+import { exited, git, makeRepo, QUADRATIC_SCRIPT, REPO, runCli, startCli, tempDir, waitFor } from '../helpers';
 import { reply, startAnthropicServer, startOpenAiServer, type Reply } from '../helpers/model-servers';
 
 const TRAIN = readFileSync(path.join(REPO, 'examples/charlm/train.py'), 'utf8');
@@ -80,19 +80,22 @@ test('an llm search on the example keeps a real gain, corrects a malformed answe
   ];
   let next = 0;
   let limited: { at: number; body: string } | undefined;
-  const byConversation = new Map<string, number>();
+  // A correction request is matched to its plan by the answer it corrects (two proposals made at
+  // once may open with the very same prompt, but every first answer here is different).
+  const planOfAnswer = new Map<string, number>();
   const server = await startOpenAiServer([], {
     otherwise: (body, req) => {
       const turns = body.messages.filter((m: { role: string }) => m.role !== 'system');
       const first = turns[0].content as string;
-      if (turns.length > 1) return plans[byConversation.get(first)!]?.retry ?? setKnob('WEIGHT_DECAY', '0.01', 'Less weight decay.', undefined, first);
+      if (turns.length > 1) return plans[planOfAnswer.get(turns[1].content)!]?.retry ?? setKnob('WEIGHT_DECAY', '0.01', 'Less weight decay.', undefined, first);
       const i = next++;
-      byConversation.set(first, i);
       if (plans[i]?.first === 'rate-limited') {
         limited = { at: req.at, body: JSON.stringify(body) };
         return reply.status(429, { headers: { 'retry-after': '1' } });
       }
-      return plans[i]?.first ?? setKnob('WEIGHT_DECAY', String(0.01 + i / 1000), `Weight decay ${0.01 + i / 1000}.`, undefined, first);
+      const text = (plans[i]?.first as string | undefined) ?? setKnob('WEIGHT_DECAY', String(0.01 + i / 1000), `Weight decay ${0.01 + i / 1000}.`, undefined, first);
+      planOfAnswer.set(text, i);
+      return text;
     },
   });
   t.after(() => server.close());
@@ -113,13 +116,13 @@ test('an llm search on the example keeps a real gain, corrects a malformed answe
 
   // The malformed answer went back to the model once, with the exact problem; the fix ran.
   const correction = server.requests.find((q) => q.body.messages.length === 4 && /could not be used/.test(lastUserText(q.body)) && /HASH_BUCKETS/.test(q.body.messages[2].content));
-  assert.ok(correction, 'a correction request after the malformed answer');
+  assert.ok(correction, `a correction request after the malformed answer; asked: ${server.requests.map((q) => q.body.messages.length).join(',')}\n${tried.map((e) => `${e.id} ${e.intent} ${e.verdict.kind}: ${e.hypothesis}`).join('\n')}`);
   assert.match(lastUserText(correction.body), /Hypothesis|Edits/);
   assert.ok(tried.some((e) => /HASH_BUCKETS = 4096/.test(e.patch)), 'the corrected proposal ran');
 
   // A patch to the protected data, twice: recorded as a rejected proposal, never run.
   const forbidden = tried.find((e) => /validation text/.test(e.hypothesis));
-  assert.ok(forbidden);
+  assert.ok(forbidden, tried.map((e) => `${e.id} ${e.intent} ${e.verdict.kind}: ${e.hypothesis}`).join('\n'));
   assert.equal(forbidden.verdict.kind, 'rejected');
   assert.match((forbidden.verdict as { reason: string }).reason, /protected|not an editable/);
   assert.equal(forbidden.runs.length, 0);
@@ -184,4 +187,41 @@ test('an llm search against an Anthropic-shaped server survives a dropped stream
   assert.ok(server.requests.length >= 3, 'the dropped stream was asked again');
   for (const text of [r.stdout, r.stderr, journal, readFileSync(path.join(dir, 'search.json'), 'utf8')]) assert.ok(!text.includes(key));
   assert.ok(existsSync(path.join(dir, 'search.json')));
+});
+
+test('after kill -9, a proposal the model made but no slot had started yet is run on resume, not asked for again', async (t) => {
+  const repo = makeRepo(t, { 'train.py': QUADRATIC_SCRIPT.replace('SLEEP = 0.0', 'SLEEP = 1.5') });
+  const server = await startOpenAiServer([], {
+    otherwise: (body) => {
+      const prompt = body.messages.filter((m: { role: string }) => m.role === 'user')[0].content as string;
+      const lr = [...prompt.matchAll(/^LR = ([\d.]+)$/gm)].at(-1)![1]!;
+      const next = (Number(lr) * 0.8).toFixed(4);
+      return answer(`Lower LR from ${lr} to ${next}.`, 'train.py', `LR = ${lr}`, `LR = ${next}`);
+    },
+  });
+  t.after(() => server.close());
+  const journal = () => readJournal(path.join(repo, '.ratchet/searches', readdirSync(path.join(repo, '.ratchet/searches'))[0]!, 'journal.jsonl')).records;
+  const waiting = () => {
+    if (!existsSync(path.join(repo, '.ratchet/searches'))) return [];
+    const records = journal();
+    const started = new Set(records.flatMap((r) => (r.type === 'experiment-started' ? [r.id] : [])));
+    return records.flatMap((r) => (r.type === 'proposed' && !started.has(r.id) && records.some((x) => x.type === 'experiment-started' && x.id !== 'e0') ? [r] : []));
+  };
+  const first = startCli(repo, ['search', 'train.py', '--model', 'openai:test-model', '--base-url', server.url, '--repeats', '2', '--max-runs', '6']);
+  t.after(() => first.kill('SIGKILL'));
+  await waitFor(() => waiting().length > 0, 30_000, 'a proposal waiting for the slot');
+  first.kill('SIGKILL');
+  await exited(first);
+  const orphan = waiting()[0]!;
+  const asked = server.requests.length;
+
+  const resumed = await runCli(repo, ['search', '--resume', '--max-runs', '1']);
+  assert.equal(resumed.code, 0, resumed.stderr + resumed.stdout);
+  const exps = experimentsOf(journal());
+  const ran = exps.find((e) => e.id === orphan.id)!;
+  assert.ok(ran, `experiment ${orphan.id} on record`);
+  assert.equal(ran.hypothesis, orphan.proposal.hypothesis);
+  assert.equal(ran.patch, orphan.proposal.patch);
+  assert.ok(ran.runs.length > 0 && ran.verdict.kind !== 'cancelled', JSON.stringify(ran.verdict));
+  assert.equal(server.requests.length, asked, 'the model was not asked again');
 });

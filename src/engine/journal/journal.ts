@@ -4,11 +4,13 @@
 // and the next writer cuts off before appending.
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { RatchetError } from '../errors';
-import type { ExperimentRecord } from '../types';
+import type { ExperimentRecord, Proposal } from '../types';
 
 export type JournalRecord =
   | { type: 'search-started'; at: string; pid: number }
   | { type: 'experiment-started'; at: string; id: string; parent?: string; hypothesis: string; thread?: string }
+  /** A proposal made and waiting for a slot: after a crash, resume runs it instead of losing it. */
+  | { type: 'proposed'; at: string; id: string; parent: string; thread: string; intent: NonNullable<ExperimentRecord['intent']>; other?: string; proposal: Proposal }
   /** The research notes as a proposer last wrote them (they replace earlier ones). */
   | { type: 'notes'; at: string; by: string; text: string }
   | { type: 'experiment'; at: string; experiment: ExperimentRecord }

@@ -163,20 +163,27 @@ export class Search extends EventEmitter {
     }
     const done = experimentsOf(records);
     const doneIds = new Set(done.map((e) => e.id));
+    const proposed = new Map<string, Extract<JournalRecord, { type: 'proposed' }>>();
+    const startedIds = new Set<string>();
     const maxNumber = (id: string) => Number(id.slice(1)) || 0;
     for (const r of records) {
-      if (r.type === 'experiment-started' || r.type === 'experiment') {
+      if (r.type === 'experiment-started' || r.type === 'experiment' || r.type === 'proposed') {
         const id = r.type === 'experiment' ? r.experiment.id : r.id;
         this.nextNumber = Math.max(this.nextNumber, maxNumber(id) + 1);
       }
+      if (r.type === 'proposed') proposed.set(r.id, r);
+      if (r.type === 'experiment-started') startedIds.add(r.id);
       if (r.type === 'experiment-started' && !doneIds.has(r.id) && r.id !== BASELINE_ID) {
+        // The patch and its cost are kept, so the record says what was being tried; the
+        // proposer's own bookkeeping (meta) is not, so a proposer may try it again.
+        const p = proposed.get(r.id)?.proposal;
         const interrupted: ExperimentRecord = {
           id: r.id,
           parent: r.parent,
           thread: r.thread ?? 'main',
           hypothesis: r.hypothesis,
           proposer: this.opts.proposer.name,
-          patch: '',
+          patch: p?.patch ?? '',
           runs: [],
           audit: [],
           verdict: { kind: 'cancelled' },
@@ -184,6 +191,7 @@ export class Search extends EventEmitter {
           finishedAt: now(),
           meta: { note: 'interrupted: the engine stopped before this experiment finished' },
         };
+        if (p?.usage) interrupted.usage = p.usage;
         this.record({ type: 'experiment', at: now(), experiment: interrupted });
         done.push(interrupted);
         doneIds.add(r.id);
@@ -194,6 +202,19 @@ export class Search extends EventEmitter {
     if (baseline) {
       this.noise = baseline.spread ?? 0;
       this.best = bestExperiment(this.finished, this.task.metric.direction);
+    }
+    // Proposals a crashed engine made but never started wait for a slot again.
+    for (const r of proposed.values()) {
+      if (startedIds.has(r.id) || doneIds.has(r.id)) continue;
+      const parent = this.finished.find((e) => e.id === r.parent);
+      const prepared: Prepared = { id: r.id, parent: parent ?? ({ id: r.parent } as ExperimentRecord), thread: { id: r.thread }, intent: r.intent, other: r.other, proposal: r.proposal };
+      if (!parent || !baseline) {
+        this.recordUnrun(prepared); // its parent is gone with the crash (a baseline never finished)
+        continue;
+      }
+      this.startedThisSession++;
+      this.pending.set(r.id, prepared);
+      this.ready.push(prepared);
     }
   }
 
@@ -513,6 +534,7 @@ export class Search extends EventEmitter {
       return;
     }
     this.proposerFailures = 0;
+    this.record({ type: 'proposed', at: now(), id: prepared.id, parent: prepared.parent.id, thread: prepared.thread.id, intent: prepared.intent, other: prepared.other, proposal });
     this.ready.push(prepared);
   }
 
@@ -613,7 +635,7 @@ export class Search extends EventEmitter {
   private recordUnrun(p: Prepared): void {
     this.pending.delete(p.id);
     const exp = this.newRecord(p, now());
-    exp.meta = { ...exp.meta, note: 'proposed, never run: the search stopped before a slot was free' };
+    exp.meta = { ...exp.meta, note: 'proposed, never run: the search stopped before a slot ran it' };
     this.finish(exp);
   }
 

@@ -34,7 +34,8 @@ export class LlmProposer implements Proposer {
 
   async propose(ctx: ProposalContext): Promise<Proposal> {
     const intent: ProposalIntent = ctx.intent ?? { kind: 'improve' };
-    this.spent ??= totalUsage(ctx.history);
+    // Proposals waiting for a slot (e.g. made before a crash) have cost something too.
+    this.spent ??= ctx.pending.reduce((u, p) => (p.usage ? addUsage(u, p.usage) : u), totalUsage(ctx.history) as Usage);
     if (intent.kind === 'combine' && intent.merge.clean && (intent.merge.patch ?? '').trim() !== '') {
       // git merged the two changes cleanly: the combination needs no model at all.
       return {
