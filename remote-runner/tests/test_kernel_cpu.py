@@ -78,18 +78,7 @@ class KernelModeOnCpuTest(unittest.TestCase):
         self.assertEqual(audits["l2_persistence"]["verdict"], "skip")
 
     def test_candidate_that_does_not_import_fails_load_and_is_not_timed(self):
-        import os
-        import tempfile
-        from tests.helpers import run_harness
-        from tests.kernel_helpers import KERNEL_FIXTURES
-        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
-            handle.write("raise RuntimeError('boom')\n")
-        try:
-            _, events = run_harness("kernel", "--experiment-id", "k", "--task", KERNEL_FIXTURES,
-                                    "--candidate", handle.name, "--device", "cpu",
-                                    experiment_id="k")
-        finally:
-            os.unlink(handle.name)
+        events = run_source_candidate("raise RuntimeError('boom')\n")
         self.assertIn("load", failed_checks(events))
         self.assertEqual(of_type(events, "timing"), [])
 
@@ -122,20 +111,29 @@ class KernelModeOnCpuTest(unittest.TestCase):
         self.assertEqual(events[-1]["reason"], "failed")
 
     def test_budget_seconds_stops_a_slow_candidate_with_timeout(self):
-        import os
-        import tempfile
-        from tests.helpers import run_harness
-        from tests.kernel_helpers import KERNEL_FIXTURES
-        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
-            handle.write("import time\ntime.sleep(60)\n")
-        try:
-            _, events = run_harness("kernel", "--experiment-id", "k", "--task", KERNEL_FIXTURES,
-                                    "--candidate", handle.name, "--device", "cpu",
-                                    "--budget-seconds", "2", experiment_id="k", timeout=60)
-        finally:
-            os.unlink(handle.name)
+        events = run_source_candidate("import time\ntime.sleep(60)\n", "--budget-seconds", "2",
+                                      timeout=60)
         self.assertEqual(events[-1]["reason"], "timeout")
         self.assertLess(events[-1]["wall_seconds"], 20)
+
+
+def run_source_candidate(source, *extra, timeout=None):
+    """The kernel-mode events for a candidate written from `source` into a temporary file,
+    checked against the fixture task on the CPU."""
+    import os
+    import tempfile
+    from tests.helpers import run_harness
+    from tests.kernel_helpers import KERNEL_FIXTURES
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+        handle.write(source)
+    try:
+        options = {"timeout": timeout} if timeout else {}
+        _, events = run_harness("kernel", "--experiment-id", "k", "--task", KERNEL_FIXTURES,
+                                "--candidate", handle.name, "--device", "cpu", *extra,
+                                experiment_id="k", **options)
+    finally:
+        os.unlink(handle.name)
+    return events
 
 
 class KernelModeWithoutTorchTest(unittest.TestCase):

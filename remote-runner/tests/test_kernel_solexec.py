@@ -12,12 +12,17 @@ PROBLEM = os.path.join(FIXTURES, "solexec", "row_softmax")
 
 
 @unittest.skipUnless(HAS_TORCH, NO_TORCH_REASON)
+def run_solution(problem, name):
+    """Kernel-mode events for one solution of a problem folder, on the CPU, briefly."""
+    _, events = run_harness("kernel", "--experiment-id", "sx", "--problem", problem,
+                            "--candidate", os.path.join(problem, name), "--device", "cpu",
+                            "--trials", "2", "--iterations", "3", experiment_id="sx")
+    return events
+
+
 class SolExecProblemTest(unittest.TestCase):
     def run_solution(self, name):
-        _, events = run_harness("kernel", "--experiment-id", "sx", "--problem", PROBLEM,
-                                "--candidate", os.path.join(PROBLEM, name), "--device", "cpu",
-                                "--trials", "2", "--iterations", "3", experiment_id="sx")
-        return events
+        return run_solution(PROBLEM, name)
 
     def test_correct_solution_passes_and_is_timed_on_every_workload(self):
         events = self.run_solution("solution.json")
@@ -81,11 +86,7 @@ class InPlaceReferenceTest(unittest.TestCase):
     may do the same to that input, but not to the others."""
 
     def run_solution(self, name):
-        problem = os.path.join(FIXTURES, "solexec", "inplace_accumulate")
-        _, events = run_harness("kernel", "--experiment-id", "ip", "--problem", problem,
-                                "--candidate", os.path.join(problem, name), "--device", "cpu",
-                                "--trials", "2", "--iterations", "3", experiment_id="ip")
-        return events
+        return run_solution(os.path.join(FIXTURES, "solexec", "inplace_accumulate"), name)
 
     def test_a_candidate_that_copies_the_accumulator_passes(self):
         events = self.run_solution("solution_copy.json")
