@@ -2,7 +2,7 @@
 // stream (the API overloaded) is retried like an HTTP 529.
 
 import type { ModelConfig } from './config';
-import { ModelError, RetryableError, makeTransport, postStreaming, type AnswerReader, type Transport, type TransportOptions } from './http';
+import { ModelError, RetryableError, makeTransport, parseStreamJson, postStreaming, type AnswerReader, type Transport, type TransportOptions } from './http';
 import type { ChatAnswer, ChatModel, ChatRequest } from './model';
 import type { ClientAccess } from './openai';
 import type { SseEvent } from './sse';
@@ -68,7 +68,7 @@ function answerReader(t: Transport, req: ChatRequest): AnswerReader<ChatAnswer> 
   let outputTokens = 0;
   return {
     take(event: SseEvent): boolean {
-      const data = parseEvent(t, event.data);
+      const data = parseStreamJson<StreamEvent>(t, event.data, 'the Anthropic API');
       switch (data.type ?? event.event) {
         case 'message_start':
           model = data.message?.model ?? model;
@@ -112,14 +112,3 @@ function streamedError(t: Transport, error: StreamEvent['error']): Error {
   return new ModelError(message, 'Check the model config (`model`, `maxTokens`).', 'MODEL_STREAM_ERROR');
 }
 
-function parseEvent(t: Transport, data: string): StreamEvent {
-  try {
-    return JSON.parse(data) as StreamEvent;
-  } catch {
-    throw new ModelError(
-      `The stream from ${t.who} held an event that is not JSON: ${data.slice(0, 200)}`,
-      `Check that \`baseUrl\` (${t.baseUrl}) points at the Anthropic API.`,
-      'MODEL_BAD_STREAM',
-    );
-  }
-}

@@ -303,6 +303,15 @@ async function notStreamed(t: Transport, response: Response): Promise<Error> {
 }
 
 /** The provider's own words from an error body: `{error: {message, type}}`, `{error: "…"}`, `{message}`, `{detail}` or text. */
+/** One JSON piece of a stream; anything else means `baseUrl` points at the wrong kind of API. */
+export function parseStreamJson<T>(t: Transport, data: string, api: string): T {
+  try {
+    return JSON.parse(data) as T;
+  } catch {
+    throw new ModelError(`The stream from ${t.who} held a piece that is not JSON: ${data.slice(0, 200)}`, `Check that \`baseUrl\` (${t.baseUrl}) points at ${api}.`, 'MODEL_BAD_STREAM');
+  }
+}
+
 export function providerDetail(body: string): { message: string; kind: string } {
   const text = body.trim();
   let json: unknown;

@@ -2,7 +2,7 @@
 // (Ollama, vLLM, llama.cpp, LM Studio) that needs no key. Answers are streamed.
 
 import type { ModelConfig } from './config';
-import { ModelError, RetryableError, makeTransport, postStreaming, providerDetail, type AnswerReader, type Transport, type TransportOptions } from './http';
+import { RetryableError, makeTransport, parseStreamJson, postStreaming, providerDetail, type AnswerReader, type Transport, type TransportOptions } from './http';
 import type { ChatAnswer, ChatModel, ChatRequest } from './model';
 import type { SseEvent } from './sse';
 
@@ -61,7 +61,7 @@ function answerReader(t: Transport, req: ChatRequest, promptChars: number): Answ
   return {
     take(event: SseEvent): boolean {
       if (event.data.trim() === '[DONE]') return true;
-      const chunk = parseChunk(t, event.data);
+      const chunk = parseStreamJson<CompletionChunk>(t, event.data, 'an OpenAI-compatible API');
       if (chunk.error) throw streamedError(t, chunk.error);
       if (chunk.model) model = chunk.model;
       const choice = chunk.choices?.[0];
@@ -83,17 +83,6 @@ function answerReader(t: Transport, req: ChatRequest, promptChars: number): Answ
   };
 }
 
-function parseChunk(t: Transport, data: string): CompletionChunk {
-  try {
-    return JSON.parse(data) as CompletionChunk;
-  } catch {
-    throw new ModelError(
-      `The stream from ${t.who} held a piece that is not JSON: ${data.slice(0, 200)}`,
-      `Check that \`baseUrl\` (${t.baseUrl}) points at an OpenAI-compatible API.`,
-      'MODEL_BAD_STREAM',
-    );
-  }
-}
 
 /** An error reported inside a 200 stream (vLLM, OpenAI under load): the server's trouble, worth a retry. */
 function streamedError(t: Transport, error: unknown): RetryableError {
