@@ -18,6 +18,7 @@ import {
   type LmChatResult,
   type LogLine,
   type MergePlan,
+  type ResearchFiles,
   type ResumeSearchParams,
   type SearchInfo,
   type SearchRef,
@@ -75,6 +76,9 @@ export class RatchetApi {
   }
   runLog(p: ExperimentRef): Promise<string> {
     return this.client.sendRequest(Requests.runLog, p);
+  }
+  researchFiles(p: SearchRef): Promise<ResearchFiles> {
+    return this.client.sendRequest(Requests.researchFiles, p);
   }
   onUpdate(fn: (u: SearchUpdate) => void): vscode.Disposable {
     return this.client.onNotification(Notifications.searchUpdated, fn);

@@ -9,10 +9,21 @@ import { parseHosts, validHostAddress } from './hosts';
 import { mergeExperiment } from './merge';
 import { budgetSettings, keyedProviderOf, modelSettings } from './modelSettings';
 import { reviewExperiment } from './review';
+import { defaultGuidanceFile } from '../engine/proposers/llm/guidance';
 import type { ApiKeys } from './secrets';
 import type { SearchStore } from './store';
 import { ExperimentNode } from './tree/experimentNode';
 import { SearchNode } from './tree/searchNode';
+
+/** What a new guidance file starts with: the model reads it before every proposal. */
+const GUIDANCE_TEMPLATE = `# Research guidance
+
+Ratchet's model reads this file before every proposal: edit it while the search runs.
+Say what to explore, what to avoid, and what you already know, e.g.
+
+- Try a learning-rate warm-up before changing the architecture.
+- Do not change the tokenizer.
+`;
 
 export interface CommandDeps {
   api: RatchetApi;
@@ -157,6 +168,36 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         output.appendLine(await api.runLog({ searchId: ref.searchId, experimentId: ref.experimentId }));
       }
       output.show(true);
+    }),
+    register('ratchet.editGuidance', async (t) => {
+      // The guidance of a search, or for the file in the editor before any search exists.
+      const ref = refOf(t);
+      const search = ref.searchId ? store.search(ref.searchId) : undefined;
+      const active = vscode.window.activeTextEditor?.document.uri;
+      let file: string | undefined;
+      if (search) file = (await api.researchFiles({ searchId: search.id })).guidance;
+      else if (active?.scheme === 'file') file = defaultGuidanceFile(active.fsPath);
+      else if (store.current()) file = (await api.researchFiles({ searchId: store.current()!.id })).guidance;
+      if (!file) return void vscode.window.showInformationMessage('Ratchet: open the file you search on first.');
+      const uri = vscode.Uri.file(file);
+      try {
+        await vscode.workspace.fs.stat(uri);
+      } catch {
+        await vscode.workspace.fs.writeFile(uri, Buffer.from(GUIDANCE_TEMPLATE));
+      }
+      await vscode.window.showTextDocument(uri);
+    }),
+    register('ratchet.openNotes', async (t) => {
+      const ref = refOf(t);
+      const search = ref.searchId ? store.search(ref.searchId) : store.current();
+      if (!search) return void vscode.window.showInformationMessage('Ratchet: no search yet.');
+      const uri = vscode.Uri.file((await api.researchFiles({ searchId: search.id })).notes);
+      try {
+        await vscode.workspace.fs.stat(uri);
+      } catch {
+        return void vscode.window.showInformationMessage('Ratchet: no research notes yet — the llm proposer writes them with its answers.');
+      }
+      await vscode.window.showTextDocument(uri, { preview: true });
     }),
     register('ratchet.openDashboard', async () => {
       await store.refresh();

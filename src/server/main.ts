@@ -91,6 +91,7 @@ connection.onRequest(Requests.experimentDiff, handle(service.experimentDiff.bind
 connection.onRequest(Requests.fileAt, handle(service.fileAt.bind(service)));
 connection.onRequest(Requests.mergePlan, handle(service.mergePlan.bind(service)));
 connection.onRequest(Requests.runLog, handle(service.runLog.bind(service)));
+connection.onRequest(Requests.researchFiles, handle(service.researchFiles.bind(service)));
 
 connection.onCodeLens(async ({ textDocument }): Promise<CodeLens[]> => {
   if (!textDocument.uri.startsWith('file:')) return [];

@@ -12,6 +12,7 @@ export const Requests = {
   fileAt: 'ratchet/fileAt',
   mergePlan: 'ratchet/mergePlan',
   runLog: 'ratchet/runLog',
+  researchFiles: 'ratchet/researchFiles',
 } as const;
 
 /** Requests the server sends the client: what only the editor has. */
@@ -201,6 +202,14 @@ export interface SearchInfo {
   threads?: ThreadSummary[];
   /** What its model calls cost so far; absent when no model made its experiments. */
   usage?: UsageTotal;
+}
+
+/** Where a search's research memory lives: the notes the model keeps, the guidance the user writes. */
+export interface ResearchFiles {
+  /** The model's notes (absolute path; may not exist yet). */
+  notes: string;
+  /** The user's guidance, read before every proposal (absolute path; may not exist yet). */
+  guidance: string;
 }
 
 export interface ExperimentDiffParams extends ExperimentRef {

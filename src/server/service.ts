@@ -9,6 +9,7 @@ import { diffCommits, findRepoRoot, readFileAt } from '../engine/git/repo';
 import { readJournal } from '../engine/journal/journal';
 import { journalPath, listSearches, searchDir, type SearchSettings } from '../engine/journal/store';
 import type { ModelConfig } from '../engine/llm/config';
+import { defaultGuidanceFile } from '../engine/proposers/llm/guidance';
 import type { ProposerOptions } from '../engine/proposers/registry';
 import type { SearchEvent } from '../engine/search/search';
 import { openSearch, type StartedSearch, type StartOptions } from '../engine/session';
@@ -21,6 +22,7 @@ import type {
   ExperimentView,
   FileAtParams,
   MergePlan,
+  ResearchFiles,
   ResumeSearchParams,
   SearchInfo,
   SearchRef,
@@ -242,6 +244,15 @@ export class RatchetService {
       baseline: await readFileAt(repoRoot, view.settings.baselineCommit, file),
       result: await readFileAt(repoRoot, e.commit!, file),
       patch: await diffCommits(repoRoot, view.settings.baselineCommit, e.commit!, [file]),
+    };
+  }
+
+  async researchFiles(p: SearchRef): Promise<ResearchFiles> {
+    const { repoRoot, view } = await this.locate(p.searchId);
+    const stored = (view.settings.proposerOptions as ProposerOptions | undefined)?.guidance;
+    return {
+      notes: path.join(searchDir(repoRoot, p.searchId), 'notes.md'),
+      guidance: stored ?? defaultGuidanceFile(path.join(repoRoot, view.settings.file)),
     };
   }
 

@@ -92,6 +92,11 @@ test('an llm search from the editor: settings stored without the key, the key se
   assert.ok(logs.some((l) => /proposer llm, model openai:test-model/.test(l)), logs.join('\n'));
   assert.ok(logs.some((l) => / resumed /.test(l)));
 
+  // The editor's "Edit Research Guidance" and "Open Research Notes" open these.
+  const files = await service.researchFiles({ searchId: info.id });
+  assert.equal(files.guidance, path.join(repo, 'ratchet.guidance.md'));
+  assert.equal(files.notes, path.join(repo, '.ratchet', 'searches', info.id, 'notes.md'));
+
   for (const q of server.requests) assert.equal(q.headers.authorization, `Bearer ${KEY}`);
   const written = allText(path.join(repo, '.ratchet'));
   assert.match(written, /test-model/, 'the scan reads the journal');
