@@ -57,6 +57,9 @@ def _parser():
     kernel.add_argument("--lock-clocks", action="store_true",
                         help="opt-in, own hosts only: lock SM clocks to base for the run")
     kernel.add_argument("--worker-timeout", type=float, default=900.0)
+    kernel.add_argument("--seed", type=int, default=0,
+                        help="varies the random inputs of the correctness trials and timed sets "
+                        "(the engine passes each run's seed, so repeats see fresh inputs)")
     kernel.add_argument("--budget-seconds", type=float, default=None,
                         help="wall-clock limit of the whole run (both workers); a worker "
                         "still running when it passes is stopped and the run ends `timeout`")

@@ -62,3 +62,23 @@ class SolExecLayoutTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class KernelSeedTest(unittest.TestCase):
+    """The engine passes each run's seed: repeats of one candidate are checked on fresh inputs."""
+
+    def plan(self, *extra):
+        from ratchet_harness.__main__ import _parser
+        from ratchet_harness.kernel import orchestrate
+        args = _parser().parse_args(["kernel", "--experiment-id", "k", "--task",
+                                     os.path.join(FIXTURES, "kernel"), "--candidate",
+                                     os.path.join(FIXTURES, "kernel", "honest_naive.py"),
+                                     "--device", "cpu", *extra])
+        return orchestrate.build_plan(args)
+
+    def test_each_seed_draws_other_inputs_and_seed_0_keeps_the_tasks_own(self):
+        base = self.plan()["input_seed"]
+        self.assertEqual(self.plan("--seed", "0")["input_seed"], base)
+        seeds = {self.plan("--seed", str(s))["input_seed"] for s in (1, 2, 3)}
+        self.assertEqual(len(seeds), 3)
+        self.assertNotIn(base, seeds)

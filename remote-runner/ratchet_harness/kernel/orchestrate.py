@@ -60,6 +60,9 @@ def build_plan(args):
     plan["warmup"] = args.warmup or (2 if cpu else 10)
     plan["repeats"] = max(1, args.repeats)
     plan["init_seed"] = 42
+    # Each run's seed moves every input draw (correctness trials, state and timed sets) by a
+    # stride no per-shape offset reaches, so repeated runs check fresh inputs; 0 keeps the task's.
+    plan["input_seed"] += 1_000_003 * max(0, getattr(args, "seed", 0) or 0)
     # Rounds sized by measured time (GPU): see PROTOCOL.md, "Timing".
     plan["min_round_ms"] = 0.0 if cpu else float(args.min_round_ms)
     plan["interleave"] = not cpu and not args.no_interleave

@@ -55,6 +55,8 @@ export interface KernelInvocation {
   /** CUDA_VISIBLE_DEVICES for the workers (the slot's GPU). */
   gpu?: string;
   env?: Record<string, string>;
+  /** The run's seed: each repeat checks the candidate on fresh random inputs. */
+  seed?: number;
 }
 
 /** Arguments after the interpreter: `-m ratchet_harness kernel …` (PROTOCOL.md, "kernel"). */
@@ -65,6 +67,7 @@ export function kernelArgs(inv: KernelInvocation): string[] {
   args.push(k.problem !== undefined ? `--problem=${k.problem}` : `--task=${k.task}`, `--candidate=${k.candidate}`);
   if (k.device) args.push(`--device=${k.device}`);
   if (inv.gpu !== undefined) args.push(`--gpu=${inv.gpu}`);
+  if (inv.seed !== undefined && inv.seed > 0) args.push(`--seed=${inv.seed}`);
   // The task's budget caps the whole run (check and time workers together), not each worker.
   args.push(`--budget-seconds=${inv.budgetSeconds}`, `--worker-timeout=${inv.budgetSeconds}`, `--cwd=${inv.cwd}`);
   for (const [key, value] of Object.entries(inv.env ?? {})) args.push(`--env=${key}=${value}`);

@@ -66,6 +66,7 @@ export class LocalRunner implements Runner {
         budgetSeconds: req.timeoutMs / 1000,
         cwd,
         protect,
+        seed: req.seed,
         gpu: req.slot.env.CUDA_VISIBLE_DEVICES,
       });
     }

@@ -101,6 +101,9 @@ test('kernel runs: the invocation, per-shape metrics, and wrong candidates told 
       '--budget-seconds=600', '--worker-timeout=600', '--cwd=/w', '--env=A=b', '--protect', './k/task.json'],
   );
   assert.ok(kernelArgs({ experimentId: 'e', kernel: { problem: 'p', candidate: 'p/s.json' }, budgetSeconds: 5, cwd: '.', protect: [] }).includes('--problem=p'));
+  // Each repeat's seed gives the harness fresh random inputs; seed 0 keeps the task's own.
+  assert.ok(kernelArgs({ experimentId: 'e', kernel: { task: 't', candidate: 't/c.py' }, budgetSeconds: 5, cwd: '.', protect: [], seed: 2 }).includes('--seed=2'));
+  assert.ok(!kernelArgs({ experimentId: 'e', kernel: { task: 't', candidate: 't/c.py' }, budgetSeconds: 5, cwd: '.', protect: [], seed: 0 }).some((a) => a.startsWith('--seed')));
 
   const reader = new ProtocolReader('e1', { output: () => undefined }, '');
   reader.push(

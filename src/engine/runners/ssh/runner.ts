@@ -345,6 +345,7 @@ export class SshRunner implements Runner {
         budgetSeconds: req.timeoutMs / 1000,
         cwd: 'work',
         protect,
+        seed: req.seed,
         gpu: slot.gpu,
         env,
       }).slice(2); // without `-m ratchet_harness`: the run wrapper adds it
