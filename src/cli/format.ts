@@ -66,14 +66,6 @@ export function table(header: string[], rows: string[][], width = 120): string {
     .join('\n');
 }
 
-/** Model calls, tokens and dollars, e.g. `12 calls, 84.1k tokens, $0.42`. */
-export function fmtUsage(u: { calls?: number; inputTokens: number; outputTokens: number; costUsd: number }): string {
-  const tokens = u.inputTokens + u.outputTokens;
-  const k = tokens >= 1000 ? `${(tokens / 1000).toFixed(1)}k` : String(tokens);
-  const calls = u.calls !== undefined ? `${u.calls} call${u.calls === 1 ? '' : 's'}, ` : '';
-  return `${calls}${k} tokens${u.costUsd > 0 ? `, $${u.costUsd.toFixed(2)}` : ''}`;
-}
-
 /** Where an experiment sits among the threads: `t2`, `t2 combine e5`, `t1 debug e3`. */
 export function fmtThread(e: ExperimentRecord): string {
   if (e.thread === 'main') return '';

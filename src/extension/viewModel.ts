@@ -1,7 +1,10 @@
 // What the tree items and the status bar say, from the server's plain data. No `vscode` import,
 // so the wording is tested with plain Node; the tree classes only wrap these in TreeItems.
-import type { ExperimentStatus, ExperimentView, SearchInfo, ThreadSummary, UsageTotal } from '../server/protocol';
+import type { ExperimentStatus, ExperimentView, SearchInfo, ThreadSummary } from '../server/protocol';
+import { usageText, usd } from '../engine/llm/usage';
 import { fmtDelta, fmtValue } from '../server/views';
+
+export { usageText };
 
 /** Codicon id per status: kept and best stand out, failures and hacks are unmistakable. */
 export function statusIcon(e: ExperimentView): { id: string; color?: string } {
@@ -63,7 +66,7 @@ export function searchDescription(s: SearchInfo): string {
   const state = s.running ? `running${s.active ? ` (${s.active} active)` : ''}` : 'stopped';
   const best = s.best && s.best.id !== 'e0' ? `best ${fmtValue(s.best.mean)} ${s.metric.name}` : s.baseline !== undefined ? `baseline ${fmtValue(s.baseline)} ${s.metric.name}` : '';
   // The dollars only: tokens without a price (the editor's own models) belong in the tooltip.
-  const cost = s.usage && s.usage.costUsd > 0 ? fmtUsd(s.usage.costUsd) : '';
+  const cost = s.usage && s.usage.costUsd > 0 ? usd(s.usage.costUsd) : '';
   return [state, best, `${s.runs} runs`, cost].filter(Boolean).join(' · ');
 }
 
@@ -88,18 +91,6 @@ export function searchTooltip(s: SearchInfo): string {
   return lines.join('\n');
 }
 
-/** "3 calls, 12.4k tokens, $0.04": calls, tokens both ways, and dollars when priced. */
-export function usageText(u: UsageTotal): string {
-  const tokens = u.inputTokens + u.outputTokens;
-  const shown = tokens < 1000 ? String(tokens) : `${(tokens / 1000).toFixed(1)}k`;
-  const cost = u.costUsd > 0 ? `, ${fmtUsd(u.costUsd)}` : '';
-  return `${u.calls} call${u.calls === 1 ? '' : 's'}, ${shown} tokens${cost}`;
-}
-
-/** Cents for ordinary costs; a fraction of a cent still shows as spent, not as $0.00. */
-function fmtUsd(x: number): string {
-  return x > 0 && x < 0.01 ? '<$0.01' : `$${x.toFixed(2)}`;
-}
 
 /** "combines e5" or "fixes e3": why an experiment is not a plain next step of its thread. */
 export function intentMarker(e: ExperimentView): string | undefined {

@@ -1,5 +1,6 @@
 // The ratchet/* requests and notifications between the extension and the engine's language
 // server. Plain data only: this file is shared by both sides and imports neither.
+import type { UsageTotal } from '../engine/llm/usage';
 import type { AuditFinding, Direction, ExperimentRecord, ProposalUsage } from '../engine/types';
 
 export const Requests = {
@@ -157,12 +158,7 @@ export interface ExperimentView {
 }
 
 /** Model calls summed over a search. */
-export interface UsageTotal {
-  calls: number;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
-}
+export type { UsageTotal };
 
 /** A thread of research as the tree shows it. */
 export interface ThreadSummary {

@@ -3,6 +3,7 @@
 import { parsePatch } from 'diff';
 import * as path from 'node:path';
 import type { SearchView } from '../engine/inspect';
+import { totalUsage } from '../engine/llm/usage';
 import { isBetter } from '../engine/search/decide';
 import { STALE_AFTER } from '../engine/search/policy';
 import type { AuditFinding, Direction, ExperimentRecord } from '../engine/types';
@@ -98,16 +99,7 @@ function countExperiment(t: { summary: ThreadSummary; head?: number }, e: Experi
 
 /** Model calls summed over the experiments; undefined when no model made any. */
 export function usageTotal(experiments: readonly ExperimentRecord[]): UsageTotal | undefined {
-  const used = experiments.filter((e) => e.usage !== undefined);
-  if (used.length === 0) return undefined;
-  const total: UsageTotal = { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
-  for (const { usage } of used) {
-    total.calls += usage!.calls;
-    total.inputTokens += usage!.inputTokens;
-    total.outputTokens += usage!.outputTokens;
-    total.costUsd += usage!.costUsd;
-  }
-  return total;
+  return experiments.some((e) => e.usage !== undefined) ? totalUsage(experiments) : undefined;
 }
 
 export function searchInfo(repoRoot: string, view: SearchView, unfinished: readonly Unfinished[], runningHere: boolean): SearchInfo {

@@ -3,7 +3,8 @@
 // search has threads of research); a click reviews the diff.
 // Runs inside the webview: only what the extension posts, and state through getState/setState.
 import uPlot from 'uplot';
-import type { ExperimentView, SearchInfo, UsageTotal } from '../server/protocol';
+import { usageText } from '../engine/llm/usage';
+import type { ExperimentView, SearchInfo } from '../server/protocol';
 
 interface VsCodeApi {
   postMessage(m: unknown): void;
@@ -29,12 +30,6 @@ const fmt = (x: number | undefined) => (x === undefined ? '' : Number(x.toPrecis
 const flagged = (e: ExperimentView) => e.status === 'flagged' || e.audit.some((a) => a.severity === 'hack');
 const threaded = (experiments: readonly ExperimentView[]) => experiments.some((e) => e.thread !== undefined && e.thread !== 'main');
 
-/** "12 model calls, 84.1k tokens, $0.42" */
-function usageText(u: UsageTotal): string {
-  const tokens = u.inputTokens + u.outputTokens;
-  const shown = tokens < 1000 ? String(tokens) : `${(tokens / 1000).toFixed(1)}k`;
-  return `${u.calls} model call${u.calls === 1 ? '' : 's'}, ${shown} tokens${u.costUsd > 0 ? `, $${u.costUsd.toFixed(2)}` : ''}`;
-}
 
 /** The thread cell: "t2", "t2 · combines e5", "t1 · fixes e3"; empty on 'main'. */
 function threadText(e: ExperimentView): string {
@@ -63,7 +58,7 @@ function render(): void {
   }
   title.textContent = `${search.file} · ${search.metric.name} (${search.metric.direction} is better)`;
   const best = search.best && search.best.id !== 'e0' ? `best ${fmt(search.best.mean)} (${search.best.id})` : 'no improvement yet';
-  const usage = search.usage ? ` · ${usageText(search.usage)}` : '';
+  const usage = search.usage ? ` · ${usageText(search.usage, 'model call')}` : '';
   summary.textContent = `${search.running ? 'running' : `stopped${search.stoppedBecause ? `: ${search.stoppedBecause}` : ''}`} · baseline ${fmt(search.baseline)} · ${best} · ${search.runs} runs · ${search.flagged} flagged${usage}`;
   renderChart(search, experiments);
   renderTable(search, experiments);

@@ -2,12 +2,12 @@
 // working tree only after every check passed).
 import * as path from 'node:path';
 import { RatchetError } from '../../engine/errors';
-import { totalUsage } from '../../engine/proposers/llm';
+import { totalUsage, usageText } from '../../engine/llm/usage';
 import { findRepoRoot } from '../../engine/git/repo';
 import { applyExperiment, cumulativePatch, findExperiment, resolveSearch, viewSearch, type SearchView } from '../../engine/inspect';
 import { listSearches, readLock, searchDir } from '../../engine/journal/store';
 import { parse } from '../args';
-import { fmtDelta, fmtDuration, fmtMetric, fmtThread, fmtUsage, table, verdictReason } from '../format';
+import { fmtDelta, fmtDuration, fmtMetric, fmtThread, table, verdictReason } from '../format';
 import type { Io } from '../io';
 
 export const inspectHelp = `ratchet status                   the searches in this repository and where they stand
@@ -60,7 +60,7 @@ export async function logCommand(argv: string[], io: Io): Promise<number> {
   const header = ['id', 'parent', ...(threaded ? ['thread'] : []), 'verdict', `${v.metric.name} ± spread (n)`, 'Δ parent', 'hypothesis'];
   io.out(table(header, rows, io.stdout.columns || 160));
   const usage = totalUsage(v.experiments);
-  if (usage.calls > 0) io.out(`model: ${fmtUsage(usage)}`);
+  if (usage.calls > 0) io.out(`model: ${usageText(usage)}`);
   return 0;
 }
 
@@ -75,7 +75,7 @@ export async function showCommand(argv: string[], io: Io): Promise<number> {
   io.out(`  parent ${e.parent ?? '—'} · proposer ${e.proposer} · ${v.metric.name} ${fmtMetric(e)} ${fmtDelta(e, parent)}`);
   io.out(`  verdict: ${verdictReason(e)}`);
   if (e.thread !== 'main') io.out(`  thread ${fmtThread(e)}${e.intent && e.intent !== 'combine' && e.intent !== 'debug' ? ` · ${e.intent}` : ''}`);
-  if (e.usage) io.out(`  model ${e.usage.model}: ${fmtUsage(e.usage)}`);
+  if (e.usage) io.out(`  model ${e.usage.model}: ${usageText(e.usage)}`);
   for (const r of e.runs) {
     const value = r.value !== undefined ? String(r.value) : r.error ?? r.outcome;
     io.out(`  run seed ${r.seed}: ${value} · ${fmtDuration(r.durationMs)} · ${r.slot} · log ${path.join(searchDir(root, v.settings.id), r.log)}`);

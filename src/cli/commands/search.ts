@@ -11,8 +11,8 @@ import { defaultGuidanceFile } from '../../engine/proposers/llm/guidance';
 import type { ProposerOptions } from '../../engine/proposers/registry';
 import type { SearchSummary } from '../../engine/search/search';
 import { durationOption, intOption, parse } from '../args';
-import { fmtDelta, fmtMetric, fmtUsage, fmtValue } from '../format';
-import { totalUsage } from '../../engine/proposers/llm';
+import { fmtDelta, fmtMetric, fmtValue } from '../format';
+import { totalUsage, usageText } from '../../engine/llm/usage';
 import { Progress } from '../progress';
 import { terminalPrompts } from '../ssh-prompts';
 import type { Io } from '../io';
@@ -235,7 +235,7 @@ function printSummary(s: SearchSummary, metric: string, io: Io): void {
   }
   io.out(`  ${total} experiments: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}`);
   const usage = totalUsage(s.experiments);
-  if (usage.calls > 0) io.out(`  model     ${fmtUsage(usage)}`);
+  if (usage.calls > 0) io.out(`  model     ${usageText(usage)}`);
   if (s.best.id !== s.baseline.id) io.out(`  review: ratchet show ${s.best.id}    apply to your working tree: ratchet apply ${s.best.id}`);
 }
 

@@ -7,8 +7,9 @@ import { RatchetError } from '../../errors';
 import { DEFAULT_CONTEXT_TOKENS, DEFAULT_MAX_TOKENS, type ModelBudget, type ModelConfig } from '../../llm/config';
 import { addUsage, NO_USAGE, type ChatMessage, type ChatModel, type Usage } from '../../llm/model';
 import { DEFAULT_CONCURRENCY } from '../../llm/providers';
+import { totalUsage } from '../../llm/usage';
 import { checkPatch, PatchRejected } from '../../patch/validate';
-import type { ExperimentRecord, Proposal, ProposalContext, ProposalIntent, Proposer, ProposalUsage } from '../../types';
+import type { Proposal, ProposalContext, ProposalIntent, Proposer, ProposalUsage } from '../../types';
 import { AnswerFormatError, applyEdits, EditError, parseAnswer, unifiedDiff, type ParsedAnswer } from './edit-format';
 import { buildPrompt } from './prompt';
 
@@ -159,11 +160,4 @@ export class LlmProposer implements Proposer {
 
 function isAnswerProblem(e: unknown): boolean {
   return e instanceof AnswerFormatError || e instanceof EditError || e instanceof PatchRejected;
-}
-
-/** What the model calls behind a set of experiments cost, for status lines and budgets. */
-export function totalUsage(experiments: readonly ExperimentRecord[]): Usage & { calls: number } {
-  let total = { ...NO_USAGE, calls: 0 };
-  for (const e of experiments) if (e.usage) total = { ...addUsage(total, e.usage), calls: total.calls + e.usage.calls };
-  return total;
 }
