@@ -4,8 +4,7 @@ import { parsePatch } from 'diff';
 import * as path from 'node:path';
 import type { SearchView } from '../engine/inspect';
 import { totalUsage } from '../engine/llm/usage';
-import { isBetter } from '../engine/search/decide';
-import { STALE_AFTER } from '../engine/search/policy';
+import { isOpen, threadViews } from '../engine/search/policy';
 import type { AuditFinding, Direction, ExperimentRecord } from '../engine/types';
 import type { ExperimentView, SearchInfo, ThreadSummary, UsageTotal } from './protocol';
 
@@ -59,42 +58,26 @@ function threadFields(e: ExperimentRecord): Pick<ExperimentView, 'thread' | 'int
 
 /**
  * The search's threads of research, in the order they started; undefined when every experiment
- * is on 'main'. Staleness is counted the way the search policy counts it (a kept experiment that
- * betters the thread's head resets it, a cancelled one does not count), so "stale" here means
- * the policy no longer extends the thread.
+ * is on 'main'. The figures are the search policy's own (threadViews), so "stale" here means the
+ * policy no longer extends the thread; a running experiment keeps it open, as a pending proposal
+ * does for the policy.
  */
 export function threadSummaries(experiments: readonly ExperimentRecord[], direction: Direction, unfinished: readonly Unfinished[] = []): ThreadSummary[] | undefined {
-  const byId = new Map(experiments.map((e) => [e.id, e]));
-  const threads = new Map<string, { summary: ThreadSummary; head?: number }>();
-  for (const e of experiments) {
-    if (e.verdict.kind === 'baseline' || e.thread === 'main') continue;
-    let t = threads.get(e.thread);
-    if (!t) {
-      // The thread's head starts where its first experiment branched off.
-      t = { summary: { id: e.thread, focus: e.hypothesis, experiments: 0, running: 0, sinceImprovement: 0, open: true }, head: byId.get(e.parent ?? '')?.mean };
-      threads.set(e.thread, t);
-    }
-    countExperiment(t, e, direction);
-  }
-  if (threads.size === 0) return undefined;
-  for (const u of unfinished) {
-    const t = u.thread !== undefined && !byId.has(u.id) ? threads.get(u.thread) : undefined;
-    if (t) t.summary.running++;
-  }
-  // A running experiment keeps a thread open, as a pending proposal does for the policy.
-  for (const { summary } of threads.values()) summary.open = summary.sinceImprovement < STALE_AFTER || summary.running > 0;
-  return [...threads.values()].map((t) => t.summary);
-}
-
-function countExperiment(t: { summary: ThreadSummary; head?: number }, e: ExperimentRecord, direction: Direction): void {
-  t.summary.experiments++;
-  if (e.verdict.kind === 'kept' && e.mean !== undefined && (t.head === undefined || !isBetter(t.head, e.mean, direction))) {
-    t.head = e.mean;
-    t.summary.best = { id: e.id, mean: e.mean };
-    t.summary.sinceImprovement = 0;
-  } else if (e.verdict.kind !== 'cancelled') {
-    t.summary.sinceImprovement++;
-  }
+  const done = new Set(experiments.map((e) => e.id));
+  const running = unfinished.flatMap((u) => (u.thread !== undefined && !done.has(u.id) ? [{ thread: u.thread, parent: u.parent ?? '' }] : []));
+  // Threads known only from running experiments wait for their first result to be shown.
+  const threads = threadViews(experiments, running, direction).filter((t) => t.experiments.length > 0);
+  if (threads.length === 0) return undefined;
+  return threads.map((t) => ({
+    id: t.info.id,
+    focus: t.info.focus!,
+    experiments: t.experiments.length,
+    running: t.pending,
+    // The head is the thread's own best only once one of its experiments was kept.
+    ...(t.head?.thread === t.info.id && t.head.mean !== undefined ? { best: { id: t.head.id, mean: t.head.mean } } : {}),
+    sinceImprovement: t.stale,
+    open: isOpen(t),
+  }));
 }
 
 /** Model calls summed over the experiments; undefined when no model made any. */

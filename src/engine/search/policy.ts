@@ -49,18 +49,20 @@ const DEBUG_AGAIN_PROBABILITY = 0.5;
 /** Exploration weight of the upper-confidence bound over threads. */
 const EXPLORATION = 0.7;
 
-interface ThreadView {
+/** A thread as the policy sees it; the editor's views show the same figures. */
+export interface ThreadView {
   info: ThreadInfo;
   experiments: ExperimentRecord[];
   /** The thread's best kept experiment, or where it started when nothing was kept yet. */
-  head: ExperimentRecord;
+  head: ExperimentRecord | undefined;
+  /** Experiments since the head last improved (cancelled ones do not count). */
   stale: number;
   pending: number;
 }
 
 export function choose(state: PolicyState): Choice {
   const byId = new Map(state.finished.map((e) => [e.id, e]));
-  const threads = threadViews(state, byId);
+  const threads = threadViews(state.finished, state.pending, state.direction, state.best);
   return (
     combination(state, threads, byId) ??
     debugging(state, threads, byId) ??
@@ -69,9 +71,19 @@ export function choose(state: PolicyState): Choice {
   );
 }
 
-function threadViews(state: PolicyState, byId: Map<string, ExperimentRecord>): ThreadView[] {
+/**
+ * The threads of a search, in the order they started: each one's experiments, head, staleness and
+ * pending proposals. A thread whose first experiment's parent is unknown starts from `fallback`.
+ */
+export function threadViews(
+  finished: readonly ExperimentRecord[],
+  pending: readonly Pick<PendingChoice, 'thread' | 'parent'>[],
+  direction: Direction,
+  fallback?: ExperimentRecord,
+): ThreadView[] {
+  const byId = new Map(finished.map((e) => [e.id, e]));
   const views = new Map<string, ThreadView>();
-  const view = (id: string, start: ExperimentRecord): ThreadView => {
+  const view = (id: string, start: ExperimentRecord | undefined): ThreadView => {
     let v = views.get(id);
     if (!v) {
       v = { info: { id }, experiments: [], head: start, stale: 0, pending: 0 };
@@ -79,26 +91,27 @@ function threadViews(state: PolicyState, byId: Map<string, ExperimentRecord>): T
     }
     return v;
   };
-  for (const e of state.finished) {
+  for (const e of finished) {
     if (e.verdict.kind === 'baseline' || e.thread === 'main') continue;
-    const v = view(e.thread, byId.get(e.parent ?? '') ?? state.best);
+    const v = view(e.thread, byId.get(e.parent ?? '') ?? fallback);
     if (v.experiments.length === 0) v.info.focus = e.hypothesis;
     v.experiments.push(e);
-    if (e.verdict.kind === 'kept' && e.mean !== undefined && (v.head.mean === undefined || !isBetter(v.head.mean, e.mean, state.direction))) {
+    if (e.verdict.kind === 'kept' && e.mean !== undefined && (v.head?.mean === undefined || !isBetter(v.head.mean, e.mean, direction))) {
       v.head = e;
       v.stale = 0;
     } else if (e.verdict.kind !== 'cancelled') {
       v.stale++;
     }
   }
-  for (const p of state.pending) {
+  for (const p of pending) {
     if (p.thread === 'main') continue;
-    view(p.thread, byId.get(p.parent) ?? state.best).pending++;
+    view(p.thread, byId.get(p.parent) ?? fallback).pending++;
   }
   return [...views.values()];
 }
 
-function isOpen(t: ThreadView): boolean {
+/** Whether the policy still extends a thread: not stale, or something of it still pending. */
+export function isOpen(t: ThreadView): boolean {
   return t.stale < STALE_AFTER || t.pending > 0;
 }
 
@@ -119,7 +132,7 @@ function combination(state: PolicyState, threads: ThreadView[], byId: Map<string
       (x) => x.intent === 'combine' && ((x.parent === a && x.other === b) || (x.parent === b && x.other === a)),
     );
   const candidates = threads
-    .map((t) => t.head)
+    .flatMap((t) => (t.head ? [t.head] : []))
     .filter((h) => h.verdict.kind === 'kept' && h.id !== best.id && !bestAncestors.has(h.id) && !ancestors(h, byId).has(best.id))
     .filter((h) => !tried(best.id, h.id))
     .sort((a, b) => (isBetter(a.mean!, b.mean!, state.direction) ? -1 : 1));
@@ -172,7 +185,7 @@ function improvement(state: PolicyState, threads: ThreadView[]): Choice {
   // While the baseline still runs (proposals made ahead of it) no thread has a gain yet.
   const reference = state.finished[0]?.mean;
   const sign = state.direction === 'lower' ? 1 : -1;
-  const gains = open.map((t) => (reference === undefined || t.head.mean === undefined ? 0 : Math.max(0, sign * (reference - t.head.mean))));
+  const gains = open.map((t) => (reference === undefined || t.head?.mean === undefined ? 0 : Math.max(0, sign * (reference - t.head.mean))));
   const top = Math.max(...gains) || 1;
   const total = open.reduce((n, t) => n + t.experiments.length + t.pending, 0);
   let chosen = open[0]!;
@@ -185,7 +198,7 @@ function improvement(state: PolicyState, threads: ThreadView[]): Choice {
       chosen = t;
     }
   });
-  const parent = chosen.head.mean !== undefined ? chosen.head : state.best;
+  const parent = chosen.head?.mean !== undefined ? chosen.head : state.best;
   return { parent, thread: chosen.info, intent: { kind: 'improve' } };
 }
 
