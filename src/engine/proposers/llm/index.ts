@@ -10,7 +10,7 @@ import { DEFAULT_CONCURRENCY } from '../../llm/providers';
 import { totalUsage } from '../../llm/usage';
 import { checkPatch, PatchRejected } from '../../patch/validate';
 import type { Proposal, ProposalContext, ProposalIntent, Proposer, ProposalUsage } from '../../types';
-import { AnswerFormatError, applyEdits, EditError, parseAnswer, unifiedDiff, type ParsedAnswer } from './edit-format';
+import { AnswerFormatError, applyEdits, conflictMarkerLines, EditError, parseAnswer, unifiedDiff, type ParsedAnswer } from './edit-format';
 import { buildPrompt } from './prompt';
 
 export interface LlmProposerOptions {
@@ -127,9 +127,10 @@ export class LlmProposer implements Proposer {
     const after = new Map(base);
     for (const [file, content] of changed) after.set(file, content);
     for (const [file, content] of after) {
-      const marker = content.split('\n').findIndex((l) => /^(<{7}|>{7})( |$)/.test(l));
-      if (marker >= 0 && content !== parentFiles.get(file)) {
-        throw new EditError(`${file} still holds a merge conflict marker at line ${marker + 1}: resolve every conflict and remove the markers`);
+      // Marker-like lines the parent itself has (e.g. a ======= underline) are not leftovers.
+      const markers = conflictMarkerLines(content);
+      if (markers.length > conflictMarkerLines(parentFiles.get(file) ?? '').length) {
+        throw new EditError(`${file} still holds a merge conflict marker at line ${markers[0]}: resolve every conflict and remove the markers`);
       }
     }
     const patch = unifiedDiff(parentFiles, after);
