@@ -19,6 +19,14 @@ export function intOption(value: string | undefined, name: string, min = 1): num
   return n;
 }
 
+/** A number ≥ 0, fractions allowed (dollars, for instance). */
+export function numberOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new RatchetError(`--${name} must be a number (got "${value}")`);
+  return n;
+}
+
 /** "90", "90s", "5m", "1.5h" → seconds. */
 export function durationOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;

@@ -10,7 +10,7 @@ import { parseModelSpec, parsePrice } from '../../engine/llm/spec';
 import { defaultGuidanceFile } from '../../engine/proposers/llm/guidance';
 import type { ProposerOptions } from '../../engine/proposers/registry';
 import type { SearchSummary } from '../../engine/search/search';
-import { durationOption, intOption, parse } from '../args';
+import { durationOption, intOption, numberOption, parse } from '../args';
 import { fmtDelta, fmtMetric, fmtValue } from '../format';
 import { totalUsage, usageText } from '../../engine/llm/usage';
 import { Progress } from '../progress';
@@ -79,13 +79,6 @@ function proposerOptions(values: SearchValues, file: string | undefined, cwd: st
     }
   }
   return Object.keys(opts).length > 0 ? opts : undefined;
-}
-
-function numberOption(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < 0) throw new RatchetError(`--${name} must be a number (got "${text}")`);
-  return n;
 }
 
 export async function searchCommand(argv: string[], io: Io): Promise<number> {
