@@ -1,9 +1,10 @@
 // Kernel tasks: a candidate file checked and timed by the harness's `kernel` mode against a
 // reference (remote-runner/PROTOCOL.md). Recognises the two folder layouts the harness reads, infers
 // a task for a candidate in one, and resolves the `kernel` field of a task file.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
+import { listFolder } from '../util/fs';
 import type { Direction, KernelSpec, Task } from '../types';
 
 /** Per-run budget of an inferred kernel task: both workers, torch's import and every shape. */
@@ -53,10 +54,10 @@ export function kernelOwnFiles(layout: KernelLayout, candidateAbs: string): stri
     names.add('task.json');
     names.add(spec?.reference ?? 'reference.py');
     if (typeof spec?.baseline === 'string') names.add(spec.baseline);
-    for (const name of safeList(folder)) if (/^baseline_.*\.py$/.test(name)) names.add(name);
+    for (const name of listFolder(folder)) if (/^baseline_.*\.py$/.test(name)) names.add(name);
   } else {
     for (const name of ['definition.json', 'workload.jsonl', 'roofline.json']) names.add(name);
-    for (const name of safeList(folder)) if (name.endsWith('.safetensors')) names.add(name);
+    for (const name of listFolder(folder)) if (name.endsWith('.safetensors')) names.add(name);
   }
   return [...names]
     .map((n) => path.resolve(folder, n))
@@ -64,13 +65,6 @@ export function kernelOwnFiles(layout: KernelLayout, candidateAbs: string): stri
     .sort();
 }
 
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir).sort();
-  } catch {
-    return [];
-  }
-}
 
 /**
  * The metric of a kernel task: sol_score (higher is better) where the harness can compute it, that

@@ -1,8 +1,9 @@
 // Finds, loads and infers tasks. Paths in a task file are relative to its own folder; inside the
 // engine every path is repo-relative POSIX, so a task means the same thing in every worktree.
-import { existsSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
+import { listFolder } from '../util/fs';
 import type { Direction, KernelSpec, Task } from '../types';
 import { checkKernelSpec, inferKernelTask, kernelLayoutOf } from './kernel';
 import { parseTaskFile, type TaskFileContent } from './schema';
@@ -74,7 +75,7 @@ export function loadTaskFile(taskFile: string, repoRoot: string): Task {
 export function findTaskFileFor(file: string, repoRoot: string): string | undefined {
   const target = path.resolve(file);
   for (let dir = path.dirname(target); ; dir = path.dirname(dir)) {
-    for (const name of safeList(dir)) {
+    for (const name of listFolder(dir)) {
       if (name !== TASK_FILE_NAME && !name.endsWith('.ratchet.json')) continue;
       const candidate = path.join(dir, name);
       try {
@@ -89,13 +90,6 @@ export function findTaskFileFor(file: string, repoRoot: string): string | undefi
   }
 }
 
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
 
 export interface InferOptions {
   run?: string;
