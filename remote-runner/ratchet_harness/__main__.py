@@ -74,6 +74,12 @@ def _parser():
     kernel.add_argument("--no-interleave", action="store_true",
                         help="GPU: do not time reference control rounds between the "
                         "candidate's rounds")
+    kernel.add_argument("--no-launch-ahead", action="store_true",
+                        help="GPU: time host-bound calls without holding them behind a GPU-side "
+                        "wait (their events then include the host's launch time and jitter)")
+    kernel.add_argument("--power-gap", type=float, default=None, metavar="RATIO",
+                        help="GPU: idle after each timed call for RATIO times its GPU time "
+                        "(default: 1 when NVML reports a power or thermal cap, else 0)")
     kernel.add_argument("--baseline", default=None,
                         help="file defining ModelNew used as the scoring baseline (S = 0.5); "
                         "default: the task's `baseline`, else the reference")

@@ -33,6 +33,25 @@ class TimingRulesTest(unittest.TestCase):
         self.assertEqual(timing.flush_bytes_for(4 << 20), timing.MIN_FLUSH_BYTES)
         self.assertEqual(timing.flush_bytes_for(None), timing.FALLBACK_FLUSH_BYTES)
 
+    def test_spacing_holds_host_bound_calls_and_gaps_capped_ones(self):
+        # GPU-bound and uncapped: no wait, the measurement is as before.
+        self.assertEqual(timing.spacing(0.05, 0.5, capped=False), (0.0, []))
+        # Host-bound (host time >= half the events' time): held for 1.5x the host time.
+        self.assertEqual(timing.spacing(0.2, 0.25, capped=False), (0.2 * timing.LAUNCH_AHEAD,
+                                                                    ["launch_ahead"]))
+        self.assertEqual(timing.spacing(0.2, 0.25, capped=False, launch_ahead=False), (0.0, []))
+        # Under a power cap: idle for POWER_GAP times the GPU time after each call.
+        self.assertEqual(timing.spacing(0.05, 0.5, capped=True), (0.5 * timing.POWER_GAP,
+                                                                  ["power_gap"]))
+        self.assertEqual(timing.spacing(0.05, 0.5, capped=True, power_gap=0), (0.0, []))
+        # An explicit ratio applies with or without a cap; both reasons add up; capped at max.
+        hold, why = timing.spacing(0.4, 0.5, capped=False, power_gap=2)
+        self.assertAlmostEqual(hold, 0.4 * timing.LAUNCH_AHEAD + 1.0)
+        self.assertEqual(why, ["launch_ahead", "power_gap"])
+        self.assertEqual(timing.spacing(100.0, 120.0, capped=True)[0], timing.HOLD_MAX_MS)
+        # Nothing measured yet: no wait.
+        self.assertEqual(timing.spacing(None, None, capped=True), (0.0, []))
+
     def test_spread(self):
         self.assertAlmostEqual(timing.spread([1.0, 1.02, 1.01]), 0.02)
         self.assertIsNone(timing.spread([]))

@@ -103,6 +103,16 @@ class ClockSampler:
     def available(self):
         return self.handle is not None
 
+    def max_sm_mhz(self):
+        """The chip's highest SM clock (read, not set), or None."""
+        if self.handle is None:
+            return None
+        value = ctypes.c_uint(0)
+        if self.lib.nvmlDeviceGetMaxClockInfo(self.handle, NVML_CLOCK_SM,
+                                              ctypes.byref(value)) == 0 and value.value:
+            return int(value.value)
+        return None
+
     def sample(self):
         if self.handle is None:
             return None

@@ -18,7 +18,8 @@ from . import clocks, taskspec
 # Optional timing fields passed from the worker to the `timing` event.
 TIMING_EXTRAS = ("all_rounds_ms", "spread_all", "discarded_rounds", "warmup_calls", "warmup_ms",
                  "warmup_stable", "flush_bytes", "min_round_ms", "clock_capped", "round_clocks",
-                 "control_rounds_ms", "control_median_ms", "control_spread", "paired_ratio")
+                 "control_rounds_ms", "control_median_ms", "control_spread", "paired_ratio",
+                 "clock_capped_spaced", "host_ms", "hold_ms", "hold_reasons", "unheld_median_ms")
 # The interleaved reference may move by this much (or 3x its own spread) before it is reported.
 DRIFT_FLOOR = 0.03
 
@@ -66,6 +67,8 @@ def build_plan(args):
     # Rounds sized by measured time (GPU): see PROTOCOL.md, "Timing".
     plan["min_round_ms"] = 0.0 if cpu else float(args.min_round_ms)
     plan["interleave"] = not cpu and not args.no_interleave
+    plan["launch_ahead"] = not getattr(args, "no_launch_ahead", False)
+    plan["power_gap"] = getattr(args, "power_gap", None)
     if getattr(args, "baseline", None):
         if not os.path.isfile(args.baseline):
             raise taskspec.TaskError("baseline not found: %s" % args.baseline)

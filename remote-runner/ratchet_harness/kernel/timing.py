@@ -15,6 +15,11 @@
 - CUDA events around each call, a round queued back to back and read after a full device
   synchronise (all streams), then a short cross-check pass that times each call alone by the
   host clock to the end of a full synchronise (see checks/unsynced.py);
+- spacing between calls, decided once after warm-up (`spacing`): a call whose host side (Python,
+  launches) takes at least half its GPU time is launched ahead, behind a GPU-side wait, so the
+  events time the GPU's work and not the host's jitter (its host time is reported beside it);
+  under a power cap the calls are spaced by idle time so the board's average power stays under
+  the cap and the clock stays where it is when not power limited;
 - optionally, control rounds of another callable (the reference) interleaved with the rounds
   being measured, so both see the same clocks and temperature;
 - one documented discard rule (see `outlier_rounds`), applied the same way to every
@@ -51,6 +56,17 @@ CAPPED_WARMUP_MAX_MS = 4000.0
 CAPPED_CLOCK_STABLE = 0.03
 CAPPED_ROUND_FACTOR = 4.0
 
+# Spacing (see `spacing`). A call is host-bound when its median host time per call reaches
+# HOST_BOUND of its median event time; it is then held behind a GPU-side wait (torch.cuda._sleep,
+# captured before the candidate is imported) of LAUNCH_AHEAD times its host time, so the CPU has
+# queued the whole call before its start event runs. Under a power cap, each call is followed by
+# POWER_GAP times its GPU time of idle (one thread spinning), which keeps the board's average
+# power under the cap. The wait never exceeds HOLD_MAX_MS.
+HOST_BOUND = 0.5
+LAUNCH_AHEAD = 1.5
+POWER_GAP = 1.0
+HOLD_MAX_MS = 50.0
+FALLBACK_SM_MHZ = 2000.0
 
 class Timers:
     """Timer functions captured at worker start, before any candidate code runs."""
@@ -67,6 +83,7 @@ class Timers:
             self.elapsed_time = torch.cuda.Event.elapsed_time
             self.record = torch.cuda.Event.record
             self.current_stream = torch.cuda.current_stream
+            self.gpu_sleep = getattr(torch.cuda, "_sleep", None)
 
 
 def quantile(values, q):
@@ -106,6 +123,20 @@ def calls_per_round(est_ms, min_round_ms, min_calls, max_calls=20000):
     return int(max(3, min(max_calls, max(by_time, by_count))))
 
 
+def spacing(host_ms, event_ms, capped, launch_ahead=True, power_gap=None):
+    """The GPU-side wait before each call, in ms, and why (pure arithmetic, unit-tested).
+    `power_gap`: None applies POWER_GAP under a cap only; a number applies that ratio always."""
+    hold, reasons = 0.0, []
+    if launch_ahead and host_ms and event_ms and host_ms >= HOST_BOUND * event_ms:
+        hold += LAUNCH_AHEAD * host_ms
+        reasons.append("launch_ahead")
+    ratio = (POWER_GAP if capped else 0.0) if power_gap is None else float(power_gap)
+    if ratio > 0 and event_ms:
+        hold += ratio * event_ms
+        reasons.append("power_gap")
+    return min(hold, HOLD_MAX_MS), reasons
+
+
 def flush_bytes_for(l2_bytes):
     if not l2_bytes:
         return FALLBACK_FLUSH_BYTES
@@ -113,10 +144,12 @@ def flush_bytes_for(l2_bytes):
 
 
 def measure(call, input_sets, timers, device, warmup=10, iterations=50, rounds=1,
-            min_round_ms=0.0, control=None, l2=None, clocks=None, l2_bytes=None):
+            min_round_ms=0.0, control=None, l2=None, clocks=None, l2_bytes=None,
+            launch_ahead=True, power_gap=None):
     """Return {rounds_ms, median_ms, ..., gap_ms, outputs}. `outputs[k]` is the last output
     produced from input_sets[k] during timing, for the timed-output check.
-    `control`: (call, input_sets) timed in rounds interleaved with this measurement's."""
+    `control`: (call, input_sets) timed in rounds interleaved with this measurement's.
+    `launch_ahead`, `power_gap`: see `spacing`."""
     on_cuda = device.startswith("cuda") and timers.cuda
     # A garbage-collection pause inside a timed call is noise, not the candidate's cost.
     was_enabled = gc.isenabled()
@@ -125,7 +158,8 @@ def measure(call, input_sets, timers, device, warmup=10, iterations=50, rounds=1
         if not on_cuda:
             return _measure_host(call, input_sets, timers, warmup, iterations, rounds)
         return _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds,
-                             min_round_ms, control, l2, clocks, l2_bytes)
+                             min_round_ms, control, l2, clocks, l2_bytes, launch_ahead,
+                             power_gap)
     finally:
         if was_enabled:
             gc.enable()
@@ -158,22 +192,30 @@ class _Runner:
         self.call, self.sets, self.timers, self.flush = call, input_sets, timers, flush
         self.outputs = [None] * len(input_sets)
         self.index = 0
+        self.hold_cycles = 0
+        self.host_ms = None  # median host time per call of the last batch
 
     def batch(self, n, clocks=None):
         t = self.timers
         starts = [t.Event(enable_timing=True) for _ in range(n)]
         ends = [t.Event(enable_timing=True) for _ in range(n)]
+        host = []
         count = len(self.sets)
         for i in range(n):
             k = self.index % count
             self.index += 1
             self.flush.zero_()
+            if self.hold_cycles:
+                t.gpu_sleep(self.hold_cycles)
             t.record(starts[i])
+            host0 = t.perf_counter()
             self.outputs[k] = self.call(self.sets[k])
+            host.append((t.perf_counter() - host0) * 1e3)
             t.record(ends[i])
         # Sampled while the queued round still runs, so the clock read is a working clock.
         sample = clocks.sample() if clocks is not None else None
         t.synchronize()
+        self.host_ms = statistics.median(host)
         return [t.elapsed_time(s, e) for s, e in zip(starts, ends)], sample
 
     def warm(self, warmup, clocks=None):
@@ -204,19 +246,51 @@ class _Runner:
             n = int(max(3, min(2000, 30.0 / max(med, 1e-3))))
 
 
+def _cycles_per_ms(clocks):
+    """GPU clock cycles in a millisecond at the chip's highest SM clock, so a wait of N cycles
+    lasts at least N / this ms whatever the clock actually is."""
+    mhz = clocks.max_sm_mhz() if clocks is not None else None
+    return (mhz or FALLBACK_SM_MHZ) * 1e3
+
+
+def _space(runner, est_ms, capped, launch_ahead, power_gap, cycles_per_ms, warmup, clocks):
+    """Decide the runner's spacing from its warm-up and, when it waits, warm up again with the
+    wait in place. Returns (est_ms, calls, ms, stable, capped, hold_ms, reasons): `capped` is
+    whether a cap was still seen with the wait in place (a power gap usually lifts it)."""
+    hold_ms, reasons = spacing(runner.host_ms, est_ms, capped, launch_ahead, power_gap)
+    if not hold_ms or runner.timers.gpu_sleep is None:
+        return est_ms, 0, 0.0, True, capped, 0.0, []
+    runner.hold_cycles = int(hold_ms * cycles_per_ms)
+    est_ms, calls, ms, stable, still_capped = runner.warm(warmup, clocks)
+    return est_ms, calls, ms, stable, still_capped, hold_ms, reasons
+
+
 def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, min_round_ms,
-                  control, l2, clocks, l2_bytes):
+                  control, l2, clocks, l2_bytes, launch_ahead=True, power_gap=None):
     import torch
     flush_bytes = flush_bytes_for(l2_bytes)
     flush = torch.empty(flush_bytes, dtype=torch.int8, device=device)
+    cycles_per_ms = _cycles_per_ms(clocks)
     main = _Runner(call, input_sets, timers, flush)
     est_ms, warm_calls, warm_ms, stable, capped = main.warm(warmup, clocks)
+    # Host time per call before any wait: Python and launches (more only when the launch queue
+    # is full or the call synchronises). With a wait in place it would read the GPU's pace.
+    unheld_ms, host_ms = est_ms, main.host_ms
+    est_ms, more_calls, more_ms, more_stable, still_capped, hold_ms, hold_why = _space(
+        main, est_ms, capped, launch_ahead, power_gap, cycles_per_ms, warmup, clocks)
+    warm_calls, warm_ms = warm_calls + more_calls, warm_ms + more_ms
+    stable = stable and more_stable
     ctl = None
     if control is not None:
         ctl = _Runner(control[0], control[1], timers, flush)
         ctl_est, _, _, _, ctl_capped = ctl.warm(warmup, clocks)
+        ctl_est, _, _, _, ctl_still, _, _ = _space(ctl, ctl_est, capped or ctl_capped,
+                                                   launch_ahead, power_gap, cycles_per_ms,
+                                                   warmup, clocks)
         capped = capped or ctl_capped
-    round_ms = min_round_ms * (CAPPED_ROUND_FACTOR if capped else 1.0)
+        still_capped = still_capped or ctl_still
+    # Longer rounds only while a cap still moves the clock.
+    round_ms = min_round_ms * (CAPPED_ROUND_FACTOR if still_capped else 1.0)
     n = calls_per_round(est_ms, round_ms, iterations)
     if ctl is not None:
         ctl_n = calls_per_round(ctl_est, round_ms, iterations)
@@ -283,6 +357,11 @@ def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, 
         "warmup_calls": warm_calls, "warmup_ms": round(warm_ms, 1), "warmup_stable": stable,
         "flush_bytes": flush_bytes, "min_round_ms": round_ms, "clock_capped": capped,
         "round_clocks": samples,
+        "clock_capped_spaced": still_capped,
+        # The spacing used: with a hold, the events time the GPU's work only; `host_ms` is
+        # the host's time per call, `unheld_median_ms` the events' median before the hold.
+        "host_ms": host_ms, "hold_ms": hold_ms, "hold_reasons": hold_why,
+        "unheld_median_ms": unheld_ms if hold_ms else None,
         "persisting_l2_limit_bytes": max([p for p in persist if p is not None], default=None),
     })
     if control_medians:

@@ -478,7 +478,8 @@ def _measure(session, model, sets, control=None):
                    rounds=plan["repeats"], min_round_ms=plan.get("min_round_ms", 0.0),
                    control=control, l2=session.l2 if session.l2 and session.l2.available()
                    else None, clocks=session.clocks if session.clocks and
-                   session.clocks.available() else None, l2_bytes=session.l2_bytes)
+                   session.clocks.available() else None, l2_bytes=session.l2_bytes,
+                   launch_ahead=plan.get("launch_ahead", True), power_gap=plan.get("power_gap"))
 
 
 def _time_baseline(session, prepared):
