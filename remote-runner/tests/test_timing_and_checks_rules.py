@@ -27,6 +27,10 @@ class TimingRulesTest(unittest.TestCase):
         self.assertEqual(timing.calls_per_round(5.0, 100.0, 10), 20)
         self.assertEqual(timing.calls_per_round(400.0, 100.0, 10), 3)
         self.assertEqual(timing.calls_per_round(1e-6, 100.0, 10, max_calls=5000), 5000)
+        # A wait before each call bounds the round's wall time, not only its measured time.
+        self.assertEqual(timing.calls_per_round(0.002, 20.0, 30, wait_ms=3.9),
+                         int(timing.ROUND_WALL_MAX_MS / 3.902))
+        self.assertEqual(timing.calls_per_round(0.5, 100.0, 10, wait_ms=0.5), 200)
 
     def test_flush_buffer_is_twice_the_l2_with_a_floor_and_a_fallback(self):
         self.assertEqual(timing.flush_bytes_for(60 << 20), 120 << 20)

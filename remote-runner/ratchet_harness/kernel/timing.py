@@ -66,6 +66,7 @@ HOST_BOUND = 0.5
 LAUNCH_AHEAD = 1.5
 POWER_GAP = 1.0
 HOLD_MAX_MS = 50.0
+ROUND_WALL_MAX_MS = 2000.0
 FALLBACK_SM_MHZ = 2000.0
 
 class Timers:
@@ -114,13 +115,17 @@ def outlier_rounds(medians, mads=OUTLIER_MADS, floor=OUTLIER_FLOOR):
     return [i for i, m in enumerate(medians) if abs(m - center) > limit]
 
 
-def calls_per_round(est_ms, min_round_ms, min_calls, max_calls=20000):
+def calls_per_round(est_ms, min_round_ms, min_calls, max_calls=20000, wait_ms=0.0):
     """Calls per round: enough for `min_round_ms` of measured time, at least `min_calls` when
-    they fit in a second, never fewer than 3 or more than max_calls."""
+    they fit in a second, never fewer than 3 or more than max_calls; with a wait before each
+    call (`spacing`), no more than fit in ROUND_WALL_MAX_MS of wall time."""
     est_ms = max(est_ms, 1e-4)
     by_time = int(math.ceil(min_round_ms / est_ms))
     by_count = min(int(min_calls), int(1000.0 / est_ms))
-    return int(max(3, min(max_calls, max(by_time, by_count))))
+    n = min(max_calls, max(by_time, by_count))
+    if wait_ms > 0:
+        n = min(n, int(ROUND_WALL_MAX_MS / (est_ms + wait_ms)))
+    return int(max(3, n))
 
 
 def spacing(host_ms, event_ms, capped, launch_ahead=True, power_gap=None):
@@ -192,7 +197,7 @@ class _Runner:
         self.call, self.sets, self.timers, self.flush = call, input_sets, timers, flush
         self.outputs = [None] * len(input_sets)
         self.index = 0
-        self.hold_cycles = 0
+        self.hold_cycles, self.hold_ms = 0, 0.0
         self.host_ms = None  # median host time per call of the last batch
 
     def batch(self, n, clocks=None):
@@ -243,7 +248,7 @@ class _Runner:
             if elapsed >= limit or (stable and elapsed >= WARMUP_MIN_MS and calls >= warmup):
                 return med, calls, elapsed, stable, capped
             # Next batch: about 30 ms of calls, so each batch median is itself steady.
-            n = int(max(3, min(2000, 30.0 / max(med, 1e-3))))
+            n = int(max(3, min(2000, 30.0 / (max(med, 1e-3) + self.hold_ms))))
 
 
 def _cycles_per_ms(clocks):
@@ -260,7 +265,7 @@ def _space(runner, est_ms, capped, launch_ahead, power_gap, cycles_per_ms, warmu
     hold_ms, reasons = spacing(runner.host_ms, est_ms, capped, launch_ahead, power_gap)
     if not hold_ms or runner.timers.gpu_sleep is None:
         return est_ms, 0, 0.0, True, capped, 0.0, []
-    runner.hold_cycles = int(hold_ms * cycles_per_ms)
+    runner.hold_cycles, runner.hold_ms = int(hold_ms * cycles_per_ms), hold_ms
     est_ms, calls, ms, stable, still_capped = runner.warm(warmup, clocks)
     return est_ms, calls, ms, stable, still_capped, hold_ms, reasons
 
@@ -291,9 +296,9 @@ def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, 
         still_capped = still_capped or ctl_still
     # Longer rounds only while a cap still moves the clock.
     round_ms = min_round_ms * (CAPPED_ROUND_FACTOR if still_capped else 1.0)
-    n = calls_per_round(est_ms, round_ms, iterations)
+    n = calls_per_round(est_ms, round_ms, iterations, wait_ms=main.hold_ms)
     if ctl is not None:
-        ctl_n = calls_per_round(ctl_est, round_ms, iterations)
+        ctl_n = calls_per_round(ctl_est, round_ms, iterations, wait_ms=ctl.hold_ms)
     persist = []
 
     def one_round(runner, calls):
