@@ -124,6 +124,8 @@ def main():
     p.add_argument("--timeout", type=float, default=240)
     p.add_argument("--min-round-ms", type=float, default=100.0)
     p.add_argument("--tag", default=None, help="name of the events/summary files")
+    p.add_argument("--only-candidates", default="",
+                   help="task:candidate,... run only these candidates of the tasks named")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     tag = args.tag or ("_".join(args.tasks.split(",")[:1]) if args.tasks else "fixtures")
@@ -162,7 +164,11 @@ def main():
     for task in [t for t in args.tasks.split(",") if t]:
         spec = json.load(open(os.path.join(KERNELS, task, "task.json")))
         summary["tasks"][task] = {}
+        only = [c.split(":")[1] for c in args.only_candidates.split(",")
+                if c.startswith(task + ":")]
         for cand, path in spec.get("candidates", {}).items():
+            if only and cand not in only:
+                continue
             events, secs = harness(["kernel", "--experiment-id", "%s-%s" % (task, cand), "--task",
                                     os.path.join(KERNELS, task), "--candidate", cand,
                                     "--trials", "3", "--repeats", str(args.repeats),
