@@ -199,6 +199,7 @@ class _Runner:
         self.index = 0
         self.hold_cycles, self.hold_ms = 0, 0.0
         self.host_ms = None  # median host time per call of the last batch
+        self.free_est_ms = self.free_host_ms = None  # from the warm-up without any wait
 
     def batch(self, n, clocks=None):
         t = self.timers
@@ -258,16 +259,23 @@ def _cycles_per_ms(clocks):
     return (mhz or FALLBACK_SM_MHZ) * 1e3
 
 
-def _space(runner, est_ms, capped, launch_ahead, power_gap, cycles_per_ms, warmup, clocks):
-    """Decide the runner's spacing from its warm-up and, when it waits, warm up again with the
-    wait in place. Returns (est_ms, calls, ms, stable, capped, hold_ms, reasons): `capped` is
-    whether a cap was still seen with the wait in place (a power gap usually lifts it)."""
-    hold_ms, reasons = spacing(runner.host_ms, est_ms, capped, launch_ahead, power_gap)
+def _space(runner, capped, launch_ahead, power_gap, cycles_per_ms, warmup, clocks):
+    """Set the runner's spacing from its warm-up without any wait (`free_*`) and, when it waits,
+    warm up again with the wait in place. Returns (est_ms, calls, ms, stable, capped, hold_ms,
+    reasons): `capped` is whether a cap was still seen with the wait in place (a power gap
+    usually lifts it)."""
+    hold_ms, reasons = spacing(runner.free_host_ms, runner.free_est_ms, capped, launch_ahead,
+                               power_gap)
     if not hold_ms or runner.timers.gpu_sleep is None:
-        return est_ms, 0, 0.0, True, capped, 0.0, []
+        runner.hold_cycles, runner.hold_ms = 0, 0.0
+        return runner.free_est_ms, 0, 0.0, True, capped, 0.0, []
     runner.hold_cycles, runner.hold_ms = int(hold_ms * cycles_per_ms), hold_ms
     est_ms, calls, ms, stable, still_capped = runner.warm(warmup, clocks)
     return est_ms, calls, ms, stable, still_capped, hold_ms, reasons
+
+
+def _cap_seen(sample):
+    return bool(sample and sample.get("throttle_reasons", 0) & CAP_REASONS)
 
 
 def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, min_round_ms,
@@ -277,28 +285,34 @@ def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, 
     flush = torch.empty(flush_bytes, dtype=torch.int8, device=device)
     cycles_per_ms = _cycles_per_ms(clocks)
     main = _Runner(call, input_sets, timers, flush)
-    est_ms, warm_calls, warm_ms, stable, capped = main.warm(warmup, clocks)
-    # Host time per call before any wait: Python and launches (more only when the launch queue
-    # is full or the call synchronises). With a wait in place it would read the GPU's pace.
-    unheld_ms, host_ms = est_ms, main.host_ms
-    est_ms, more_calls, more_ms, more_stable, still_capped, hold_ms, hold_why = _space(
-        main, est_ms, capped, launch_ahead, power_gap, cycles_per_ms, warmup, clocks)
-    warm_calls, warm_ms = warm_calls + more_calls, warm_ms + more_ms
-    stable = stable and more_stable
-    ctl = None
-    if control is not None:
-        ctl = _Runner(control[0], control[1], timers, flush)
-        ctl_est, _, _, _, ctl_capped = ctl.warm(warmup, clocks)
-        ctl_est, _, _, _, ctl_still, _, _ = _space(ctl, ctl_est, capped or ctl_capped,
-                                                   launch_ahead, power_gap, cycles_per_ms,
-                                                   warmup, clocks)
-        capped = capped or ctl_capped
-        still_capped = still_capped or ctl_still
-    # Longer rounds only while a cap still moves the clock.
-    round_ms = min_round_ms * (CAPPED_ROUND_FACTOR if still_capped else 1.0)
-    n = calls_per_round(est_ms, round_ms, iterations, wait_ms=main.hold_ms)
-    if ctl is not None:
-        ctl_n = calls_per_round(ctl_est, round_ms, iterations, wait_ms=ctl.hold_ms)
+    ctl = _Runner(control[0], control[1], timers, flush) if control is not None else None
+    runners = [main] + ([ctl] if ctl is not None else [])
+    # Warm-up without any wait. Its host time per call is Python and launches (more only when
+    # the launch queue is full or the call synchronises); with a wait in place it would read
+    # the GPU's pace instead.
+    capped = False
+    for runner in runners:
+        runner.free_est_ms, calls, ms, ok, cap = runner.warm(warmup, clocks)
+        runner.free_host_ms = runner.host_ms
+        if runner is main:
+            warm_calls, warm_ms, stable = calls, ms, ok
+        capped = capped or cap
+
+    def space_all(capped_now):
+        """One spacing decision for the candidate and its control from one cap reading: they
+        are timed in alternation and must run at the same clock."""
+        nonlocal warm_calls, warm_ms, stable
+        ests, still, main_hold = [], False, (0.0, [])
+        for runner in runners:
+            est, calls, ms, ok, cap, hold, why = _space(runner, capped_now, launch_ahead,
+                                                        power_gap, cycles_per_ms, warmup, clocks)
+            ests.append(est)
+            still = still or cap
+            if runner is main:
+                warm_calls, warm_ms, stable = warm_calls + calls, warm_ms + ms, stable and ok
+                main_hold = (hold, why)
+        return ests, still, main_hold
+
     persist = []
 
     def one_round(runner, calls):
@@ -309,14 +323,35 @@ def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, 
             persist.append(l2.limit_bytes())
         return times, sample
 
-    measured = []  # (median, times, clock sample)
-    control_medians = []
-    for _ in range(rounds):
-        times, sample = one_round(main, n)
-        measured.append((statistics.median(times), times, sample))
-        if ctl is not None:
-            ctimes, _ = one_round(ctl, ctl_n)
-            control_medians.append(statistics.median(ctimes))
+    ests, still_capped, (hold_ms, hold_why) = space_all(capped)
+    respaced = False
+    while True:
+        # Longer rounds only while a cap still moves the clock.
+        round_ms = min_round_ms * (CAPPED_ROUND_FACTOR if still_capped else 1.0)
+        counts = [calls_per_round(est, round_ms, iterations, wait_ms=r.hold_ms)
+                  for r, est in zip(runners, ests)]
+        n = counts[0]
+        measured = []  # (median, times, clock sample)
+        control_medians = []
+        gap_on = "power_gap" in hold_why
+        late_cap = False
+        for _ in range(rounds):
+            times, sample = one_round(main, n)
+            measured.append((statistics.median(times), times, sample))
+            late_cap = late_cap or _cap_seen(sample)
+            if ctl is not None:
+                ctimes, csample = one_round(ctl, counts[1])
+                control_medians.append(statistics.median(ctimes))
+                late_cap = late_cap or _cap_seen(csample)
+            if late_cap and not gap_on and power_gap is None and not respaced:
+                break
+        if late_cap and not gap_on and power_gap is None and not respaced:
+            # A cap the warm-up did not see (the board's power average rises slowly): space
+            # the calls as if it had, and measure every round again, once.
+            respaced = capped = True
+            ests, still_capped, (hold_ms, hold_why) = space_all(True)
+            continue
+        break
     # The discard rule, then re-measure what it rejected (at most MAX_REPLACED rounds).
     kept = list(range(len(measured)))
     discarded = []
@@ -362,11 +397,11 @@ def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, 
         "warmup_calls": warm_calls, "warmup_ms": round(warm_ms, 1), "warmup_stable": stable,
         "flush_bytes": flush_bytes, "min_round_ms": round_ms, "clock_capped": capped,
         "round_clocks": samples,
-        "clock_capped_spaced": still_capped,
+        "clock_capped_spaced": still_capped, "respaced_after_cap": respaced,
         # The spacing used: with a hold, the events time the GPU's work only; `host_ms` is
         # the host's time per call, `unheld_median_ms` the events' median before the hold.
-        "host_ms": host_ms, "hold_ms": hold_ms, "hold_reasons": hold_why,
-        "unheld_median_ms": unheld_ms if hold_ms else None,
+        "host_ms": main.free_host_ms, "hold_ms": hold_ms, "hold_reasons": hold_why,
+        "unheld_median_ms": main.free_est_ms if hold_ms else None,
         "persisting_l2_limit_bytes": max([p for p in persist if p is not None], default=None),
     })
     if control_medians:
