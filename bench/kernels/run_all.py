@@ -87,7 +87,10 @@ def summarize_task(events):
                           "sm_mhz_min_max": [min(clocks), max(clocks)] if clocks else None,
                           "control_median_ms": t.get("control_median_ms"),
                           "control_spread": t.get("control_spread"),
-                          "paired_ratio": t.get("paired_ratio")}
+                          "paired_ratio": t.get("paired_ratio"),
+                          "hold_reasons": t.get("hold_reasons") or [],
+                          "hold_ms": t.get("hold_ms"), "host_ms": t.get("host_ms"),
+                          "respaced_after_cap": t.get("respaced_after_cap")}
     for m in events:
         if m["type"] == "metric" and m["name"] == "sol_score" and m.get("shape"):
             shapes.setdefault(m["shape"], {})["score"] = m["value"]
