@@ -19,7 +19,8 @@ from . import clocks, taskspec
 TIMING_EXTRAS = ("all_rounds_ms", "spread_all", "discarded_rounds", "warmup_calls", "warmup_ms",
                  "warmup_stable", "flush_bytes", "min_round_ms", "clock_capped", "round_clocks",
                  "control_rounds_ms", "control_median_ms", "control_spread", "paired_ratio",
-                 "clock_capped_spaced", "respaced_after_cap", "host_ms", "hold_ms", "hold_reasons", "unheld_median_ms")
+                 "clock_capped_spaced", "respaced_after_cap", "host_ms", "hold_ms",
+                 "hold_reasons", "unheld_median_ms")
 # The interleaved reference may move by this much (or 3x its own spread) before it is reported.
 DRIFT_FLOOR = 0.03
 

@@ -15,9 +15,10 @@
 - CUDA events around each call, a round queued back to back and read after a full device
   synchronise (all streams), then a short cross-check pass that times each call alone by the
   host clock to the end of a full synchronise (see checks/unsynced.py);
-- spacing between calls, decided once after warm-up (`spacing`): a call whose host side (Python,
-  launches) takes at least half its GPU time is launched ahead, behind a GPU-side wait, so the
-  events time the GPU's work and not the host's jitter (its host time is reported beside it);
+- spacing between calls, decided after warm-up (`spacing`; again, once, if a power cap first
+  shows during the rounds): a call whose host side (Python, launches) takes at least half its
+  GPU time is launched ahead, behind a GPU-side wait, so the events time the GPU's work and not
+  the host's jitter (its host time is reported beside it);
   under a power cap the calls are spaced by idle time so the board's average power stays under
   the cap and the clock stays where it is when not power limited;
 - optionally, control rounds of another callable (the reference) interleaved with the rounds
@@ -68,6 +69,7 @@ POWER_GAP = 1.0
 HOLD_MAX_MS = 50.0
 ROUND_WALL_MAX_MS = 2000.0
 FALLBACK_SM_MHZ = 2000.0
+
 
 class Timers:
     """Timer functions captured at worker start, before any candidate code runs."""
