@@ -66,6 +66,12 @@ def audits(events):
     return result
 
 
+def sm_clock_range(timing):
+    """[min, max] SM clock (MHz) of a timing event's round samples, or None."""
+    clocks = [c.get("sm_mhz") for c in timing.get("round_clocks") or [] if c.get("sm_mhz")]
+    return [min(clocks), max(clocks)] if clocks else None
+
+
 def summarize_task(events):
     timings = [e for e in events if e["type"] == "timing"]
     shapes = {}
@@ -73,7 +79,6 @@ def summarize_task(events):
         rounds = t["rounds_ms"]
         every = t.get("all_rounds_ms") or rounds
         row = shapes.setdefault(t["shape"], {})
-        clocks = [c.get("sm_mhz") for c in t.get("round_clocks") or [] if c.get("sm_mhz")]
         row[t["role"]] = {"median_ms": t["median_ms"], "sol_ms": t.get("sol_ms"),
                           "spread_max_over_min": (max(rounds) / min(rounds)) if rounds else None,
                           "spread_all_max_over_min": (max(every) / min(every)) if every else None,
@@ -84,7 +89,7 @@ def summarize_task(events):
                           "clock_capped": t.get("clock_capped"),
                           "round_ms_target": t.get("min_round_ms"),
                           "flush_bytes": t.get("flush_bytes"),
-                          "sm_mhz_min_max": [min(clocks), max(clocks)] if clocks else None,
+                          "sm_mhz_min_max": sm_clock_range(t),
                           "control_median_ms": t.get("control_median_ms"),
                           "control_spread": t.get("control_spread"),
                           "paired_ratio": t.get("paired_ratio"),

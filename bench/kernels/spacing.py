@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_all import KERNELS, harness, summarize_task  # noqa: E402
+from run_all import KERNELS, harness, sm_clock_range, summarize_task  # noqa: E402
 
 DEFAULT_CASES = ("swiglu_mlp:triton:t4096d2048h5632,matmul_bf16:triton:4096x4096x4096,"
                  "linear_cross_entropy:triton:n8192d2048v32768,"
@@ -28,10 +28,9 @@ def timing_rows(events):
     for e in events:
         if e["type"] != "timing":
             continue
-        clocks = [c.get("sm_mhz") for c in e.get("round_clocks") or [] if c.get("sm_mhz")]
         rows.append({"role": e["role"], "median_ms": e["median_ms"], "spread": e.get("spread"),
                      "spread_all": e.get("spread_all"), "capped": e.get("clock_capped"),
-                     "sm_mhz": [min(clocks), max(clocks)] if clocks else None,
+                     "sm_mhz": sm_clock_range(e),
                      "host_ms": e.get("host_ms"), "hold_ms": e.get("hold_ms"),
                      "hold_reasons": e.get("hold_reasons"),
                      "unheld_median_ms": e.get("unheld_median_ms")})

@@ -71,6 +71,11 @@ ROUND_WALL_MAX_MS = 2000.0
 FALLBACK_SM_MHZ = 2000.0
 
 
+def _cap_seen(sample):
+    """Whether an NVML sample reports a power or thermal clock cap."""
+    return bool(sample and sample.get("throttle_reasons", 0) & CAP_REASONS)
+
+
 class Timers:
     """Timer functions captured at worker start, before any candidate code runs."""
 
@@ -238,10 +243,9 @@ class _Runner:
             calls += n
             med = statistics.median(times)
             history.append(med)
-            if sample:
-                capped = capped or bool(sample.get("throttle_reasons", 0) & CAP_REASONS)
-                if sample.get("sm_mhz"):
-                    mhz.append(sample["sm_mhz"])
+            capped = capped or _cap_seen(sample)
+            if sample and sample.get("sm_mhz"):
+                mhz.append(sample["sm_mhz"])
             elapsed = (t.perf_counter() - t0) * 1e3
             stable = len(history) >= 3 and spread(history[-3:]) <= WARMUP_STABLE
             if capped:
@@ -274,10 +278,6 @@ def _space(runner, capped, launch_ahead, power_gap, cycles_per_ms, warmup, clock
     runner.hold_cycles, runner.hold_ms = int(hold_ms * cycles_per_ms), hold_ms
     est_ms, calls, ms, stable, still_capped = runner.warm(warmup, clocks)
     return est_ms, calls, ms, stable, still_capped, hold_ms, reasons
-
-
-def _cap_seen(sample):
-    return bool(sample and sample.get("throttle_reasons", 0) & CAP_REASONS)
 
 
 def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, min_round_ms,
@@ -335,7 +335,8 @@ def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, 
         n = counts[0]
         measured = []  # (median, times, clock sample)
         control_medians = []
-        gap_on = "power_gap" in hold_why
+        # A late cap can still change the spacing: no gap yet, none asked for, not done once.
+        may_respace = "power_gap" not in hold_why and power_gap is None and not respaced
         late_cap = False
         for _ in range(rounds):
             times, sample = one_round(main, n)
@@ -345,9 +346,9 @@ def _measure_cuda(call, input_sets, timers, device, warmup, iterations, rounds, 
                 ctimes, csample = one_round(ctl, counts[1])
                 control_medians.append(statistics.median(ctimes))
                 late_cap = late_cap or _cap_seen(csample)
-            if late_cap and not gap_on and power_gap is None and not respaced:
+            if late_cap and may_respace:
                 break
-        if late_cap and not gap_on and power_gap is None and not respaced:
+        if late_cap and may_respace:
             # A cap the warm-up did not see (the board's power average rises slowly): space
             # the calls as if it had, and measure every round again, once.
             respaced = capped = True
