@@ -41,3 +41,23 @@ def compare(before, after):
     removed = sorted(k for k in before if before[k] is not None and after.get(k) is None)
     added = sorted(k for k in after if after[k] is not None and before.get(k) is None)
     return {"changed": changed, "removed": removed, "added": added}
+
+
+def audit(emitter, before, after):
+    """Emit the `protected_files` audit for two snapshots; True when the run changed any."""
+    diff = compare(before, after)
+    touched = diff["changed"] + diff["removed"] + diff["added"]
+    missing = sorted(k for k, v in before.items() if v is None and after.get(k) is None)
+    if touched:
+        emitter.audit("protected_files", "fail",
+                      "the run changed protected files: " + ", ".join(touched),
+                      evidence={"before": before, "after": after, **diff})
+    elif missing:
+        emitter.audit("protected_files", "warn",
+                      "protected paths do not exist, so nothing guards them: "
+                      + ", ".join(missing), evidence={"missing": missing, "sha256": before})
+    else:
+        emitter.audit("protected_files", "pass",
+                      "%d protected files unchanged" % len(before),
+                      evidence={"sha256": before})
+    return bool(touched)

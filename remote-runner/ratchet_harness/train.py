@@ -111,23 +111,8 @@ def run(args, emitter, cancel=None):
     if reason is None:
         reason = "ok" if exit_code == 0 else "failed"
 
-    after = hashing.snapshot(args.protect or [], cwd)
-    diff = hashing.compare(before, after)
     if args.protect:
-        touched = diff["changed"] + diff["removed"] + diff["added"]
-        missing = sorted(k for k, v in before.items() if v is None and after.get(k) is None)
-        if touched:
-            emitter.audit("protected_files", "fail",
-                          "the run changed protected files: " + ", ".join(touched),
-                          evidence={"before": before, "after": after, **diff})
-        elif missing:
-            emitter.audit("protected_files", "warn",
-                          "protected paths do not exist, so nothing guards them: "
-                          + ", ".join(missing), evidence={"missing": missing, "sha256": before})
-        else:
-            emitter.audit("protected_files", "pass",
-                          "%d protected files unchanged" % len(before),
-                          evidence={"sha256": before})
+        hashing.audit(emitter, before, hashing.snapshot(args.protect, cwd))
 
     usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     emitter.emit(

@@ -257,23 +257,10 @@ class _Ending:
 
     def __call__(self, reason, message=None):
         emitter = self.emitter
-        if self.protect:
-            after = hashing.snapshot(self.protect, self.cwd)
-            diff = hashing.compare(self.before, after)
-            touched = diff["changed"] + diff["removed"] + diff["added"]
-            missing = sorted(k for k, v in self.before.items() if v is None and after.get(k) is None)
-            if touched:
-                emitter.audit("protected_files", "fail", "the run changed protected files: "
-                              + ", ".join(touched), {"before": self.before, "after": after, **diff})
-                if reason == "ok":
-                    reason = "failed"
-            elif missing:
-                emitter.audit("protected_files", "warn", "protected paths do not exist, so "
-                              "nothing guards them: " + ", ".join(missing),
-                              {"missing": missing, "sha256": self.before})
-            else:
-                emitter.audit("protected_files", "pass", "%d protected files unchanged"
-                              % len(self.before), {"sha256": self.before})
+        if self.protect and hashing.audit(emitter, self.before,
+                                          hashing.snapshot(self.protect, self.cwd)):
+            if reason == "ok":
+                reason = "failed"
         wall = round(time.monotonic() - self.started, 3)
         emitter.emit("resource", wall_seconds=wall)
         emitter.end(reason, exit_code=0 if reason == "ok" else 1, wall_seconds=wall,
