@@ -390,6 +390,7 @@ def _launch_audit(session, rows):
 def _perturbed_check(session, ref_cls, new_cls):
     """Correctness on shapes the task does not list (one step off the listed ones), so a
     candidate specialised to the exact listed shapes is caught."""
+    from ..checks import input_mutation
     torch = session.torch
     plan = session.plan
     shapes = plan.get("perturbed_shapes") or []
@@ -404,7 +405,7 @@ def _perturbed_check(session, ref_cls, new_cls):
             ref_model = session.build(ref_cls, shape)
             seed = plan["input_seed"] + 50000 + 100 * p_index
             inputs = session.task.make_inputs(seed)
-            ref_out = ref_model(*input_snapshot(inputs))
+            ref_out = ref_model(*input_mutation.snapshot(inputs))
             truth = ref_out
             if plan.get("fp64_reference", True) and isinstance(ref_model, torch.nn.Module):
                 try:
@@ -423,7 +424,7 @@ def _perturbed_check(session, ref_cls, new_cls):
             for trial in range(plan.get("perturbed_trials", 2)):
                 if trial:
                     inputs = session.task.make_inputs(seed + trial)
-                    ref_out = ref_model(*input_snapshot(inputs))
+                    ref_out = ref_model(*input_mutation.snapshot(inputs))
                     truth = ref_out
                 out = cand_model(*inputs)
                 _sync(session.device)
@@ -453,11 +454,6 @@ def _perturbed_check(session, ref_cls, new_cls):
     else:
         session.results.audit("perturbed_shapes", "skip", "the reference ran on none of the "
                               "perturbed shapes", evidence)
-
-
-def input_snapshot(inputs):
-    from ..checks import input_mutation
-    return input_mutation.snapshot(inputs)
 
 
 def _input_sets(session, shape, s_index, count_limit=8, byte_budget=2 << 30):
