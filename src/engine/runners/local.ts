@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import picomatch from 'picomatch';
 import { addWorktree, git, removeWorktree } from '../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../types';
-import { harnessRoot, kernelArgs, ProtocolReader, trainArgs } from './harness';
+import { harnessRoot, kernelArgs, placeKernel, ProtocolReader, trainArgs } from './harness';
 import { RunLog } from './run-log';
 import { TailBuffer } from './tail';
 
@@ -59,10 +59,9 @@ export class LocalRunner implements Runner {
   /** The harness's arguments: `kernel` for a kernel run, else `train` around the command. */
   private harnessArgs(req: RunRequest, worktree: string, cwd: string, protect: string[], grace: number): string[] {
     if (req.kernel) {
-      const inWorktree = (p: string | undefined) => (p === undefined ? undefined : path.join(worktree, p));
       return kernelArgs({
         experimentId: req.experimentId,
-        kernel: { ...req.kernel, task: inWorktree(req.kernel.task), problem: inWorktree(req.kernel.problem), candidate: inWorktree(req.kernel.candidate)! },
+        kernel: placeKernel(req.kernel, (p) => path.join(worktree, p)),
         budgetSeconds: req.timeoutMs / 1000,
         cwd,
         protect,

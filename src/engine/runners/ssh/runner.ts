@@ -17,7 +17,7 @@ import { KeyStore, noPrompts, type SshPrompts } from './auth';
 import { resolveHost, type HostConfig } from './config';
 import { HostConnection, HostUnreachable } from './connection';
 import { harnessBundle, type HarnessBundle } from './harness-bundle';
-import { kernelArgs, ProtocolReader } from '../harness';
+import { kernelArgs, placeKernel, ProtocolReader } from '../harness';
 import { KnownHosts } from './known-hosts';
 import { safeName, shellQuote } from './quote';
 import { NoHostAvailable, SlotPool, type HostSlot } from './slots';
@@ -338,10 +338,9 @@ export class SshRunner implements Runner {
     }
     if (req.kernel) {
       // The harness runs in the run folder; the commit's files are under work/.
-      const inWork = (p: string | undefined) => (p === undefined ? undefined : path.posix.join('work', p));
       return kernelArgs({
         experimentId: req.experimentId,
-        kernel: { ...req.kernel, task: inWork(req.kernel.task), problem: inWork(req.kernel.problem), candidate: inWork(req.kernel.candidate)! },
+        kernel: placeKernel(req.kernel, (p) => path.posix.join('work', p)),
         budgetSeconds: req.timeoutMs / 1000,
         cwd: 'work',
         protect,
