@@ -12,7 +12,8 @@ def fmt(value, digits=4):
 def spread(r):
     """Spread of the 10 kept round medians; after a slash, of every round measured when the
     discard rule replaced some; a star when the clock was power-capped (longer rounds); L when
-    the call was launched ahead, G when calls were spaced by a power gap (PROTOCOL.md, Timing)."""
+    the call was launched ahead, G when calls were spaced by a power gap, R when a cap first seen
+    during the rounds had every round measured again with the gap (PROTOCOL.md, Timing)."""
     if not r or r.get("spread_max_over_min") is None:
         return "—"
     text = "%.2f%%" % (100 * (r["spread_max_over_min"] - 1))
@@ -20,7 +21,8 @@ def spread(r):
         text += " / %.2f%%" % (100 * (r["spread_all_max_over_min"] - 1))
     marks = ("*" if r.get("clock_capped") else "") + \
         ("L" if "launch_ahead" in (r.get("hold_reasons") or []) else "") + \
-        ("G" if "power_gap" in (r.get("hold_reasons") or []) else "")
+        ("G" if "power_gap" in (r.get("hold_reasons") or []) else "") + \
+        ("R" if r.get("respaced_after_cap") else "")
     return text + marks
 
 
