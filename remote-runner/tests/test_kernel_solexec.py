@@ -49,6 +49,36 @@ class SolExecProblemTest(unittest.TestCase):
         self.assertEqual(audits["perturbed_shapes"]["evidence"]["checked"], ["p-num_rows=9"])
 
 
+class UnreadableProblemTest(unittest.TestCase):
+    """A problem folder the harness cannot read still ends the run in the protocol, with a
+    message that says where the problem is."""
+
+    def end_for(self, edit):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = os.path.join(tmp, "p")
+            shutil.copytree(os.path.join(FIXTURES, "solexec", "kept_dim"), folder)
+            edit(folder)
+            proc, events = run_harness("kernel", "--experiment-id", "sx", "--problem", folder,
+                                       "--candidate", os.path.join(folder, "solution.json"),
+                                       "--device", "cpu", experiment_id="sx")
+        self.assertEqual(proc.returncode, 2)
+        (end,) = of_type(events, "end")
+        self.assertEqual(end["reason"], "error")
+        return end["message"]
+
+    def test_a_truncated_workload_line_is_named_by_its_number(self):
+        def truncate(folder):
+            with open(os.path.join(folder, "workload.jsonl"), "a") as handle:
+                handle.write('{"uuid": "x", "axes": \n')
+        self.assertRegex(self.end_for(truncate), r"workload\.jsonl line 3 is not JSON")
+
+    def test_a_workload_of_an_unexpected_shape_still_ends_the_run(self):
+        def scalar_inputs(folder):
+            with open(os.path.join(folder, "workload.jsonl"), "w") as handle:
+                handle.write('{"uuid": "y", "axes": {"num_rows": 4}, "inputs": 5}\n')
+        self.assertIn("cannot read the task: AttributeError", self.end_for(scalar_inputs))
+
+
 @unittest.skipUnless(HAS_TORCH, NO_TORCH_REASON)
 class SolExecInputsTest(unittest.TestCase):
     def run_problem(self, folder, solution="solution.json"):
@@ -56,6 +86,13 @@ class SolExecInputsTest(unittest.TestCase):
                                 "--candidate", os.path.join(folder, solution), "--device", "cpu",
                                 "--trials", "2", "--iterations", "3", experiment_id="sx")
         return events
+
+    def test_sizes_written_as_digit_strings_in_shapes_are_generated_and_checked(self):
+        events = self.run_problem(os.path.join(FIXTURES, "solexec", "kept_dim"))
+        self.assertEqual(of_type(events, "end")[0]["reason"], "ok")
+        self.assertEqual(failed_checks(events), [])
+        self.assertEqual({t["shape"] for t in of_type(events, "timing")},
+                         {"w0-b7c8d9e0", "w1-b7c8d9e0"})
 
     def test_safetensors_inputs_are_read_and_the_workload_tolerance_applies(self):
         import struct

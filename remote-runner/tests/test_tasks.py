@@ -1,7 +1,10 @@
 """The kernel tasks in kernels/ and the SOL-ExecBench layout, read without torch."""
 
 import ast
+import json
 import os
+import shutil
+import tempfile
 import unittest
 
 from ratchet_harness.checks import static_fallback
@@ -58,6 +61,26 @@ class SolExecLayoutTest(unittest.TestCase):
                          {"num_rows": 100, "hidden": 256, "half_hidden": 128})
         # Without roofline.json the bound is every input read and every output written once.
         self.assertEqual(plan["shapes"][1]["bytes"], 2 * 100 * 256 * 4)
+
+    def test_sizes_written_as_digit_strings_count_as_sizes(self):
+        plan = taskspec.load_solexec_problem(os.path.join(FIXTURES, "solexec", "kept_dim"))
+        # x and y are 33x64, scale 33x"1", bias "1"x"64": float32 throughout.
+        self.assertEqual(plan["shapes"][1]["bytes"], (2 * 33 * 64 + 33 + 64) * 4)
+
+    def test_a_shape_that_names_no_axis_is_a_task_error_that_says_which(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = os.path.join(tmp, "p")
+            shutil.copytree(os.path.join(FIXTURES, "solexec", "kept_dim"), folder)
+            path = os.path.join(folder, "definition.json")
+            with open(path) as handle:
+                definition = json.load(handle)
+            definition["inputs"]["scale"]["shape"] = ["num_rows", "width"]
+            with open(path, "w") as handle:
+                json.dump(definition, handle)
+            with self.assertRaises(taskspec.TaskError) as caught:
+                taskspec.load_solexec_problem(folder)
+        self.assertIn("'width'", str(caught.exception))
+        self.assertIn("hidden, num_rows", str(caught.exception))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import sys
 import tempfile
 import types
 
+from .taskspec import dim_size
+
 _DTYPES = {}
 
 
@@ -121,8 +123,7 @@ def _solexec_inputs(definition, shape, device, seed, problem_dir):
         if given.get("type") == "safetensors":
             values.append(_safetensors_tensor(problem_dir, given, device))
             continue
-        dims = [axes[d] if isinstance(d, str) and not d.isdigit() else int(d)
-                for d in spec["shape"]]
+        dims = [dim_size(d, axes) for d in spec["shape"]]
         if dtype.is_floating_point:
             t = torch.randn(dims, device=device, dtype=torch.float32).to(dtype)
         elif dtype == torch.bool:
@@ -141,8 +142,7 @@ def output_buffers(definition, axes, device, poison):
     outs = []
     for spec in definition.get("outputs", {}).values():
         dtype = torch_dtype(spec.get("dtype", "float32"))
-        dims = [axes[d] if isinstance(d, str) and not d.isdigit() else int(d)
-                for d in (spec.get("shape") or [])]
+        dims = [dim_size(d, axes) for d in (spec.get("shape") or [])]
         t = torch.empty(dims, dtype=dtype, device=device)
         if poison:
             if t.is_floating_point() and t.element_size() > 1:

@@ -202,9 +202,13 @@ def run(args, emitter):
     started = time.monotonic()
     try:
         plan = build_plan(args)
-    except taskspec.TaskError as exc:
+    except Exception as exc:  # noqa: BLE001 — every task the harness cannot read ends the run
+        # A TaskError's message says what to fix; anything else is a task file of a shape the
+        # reader did not expect, reported with its type so the run still ends in the protocol.
+        message = str(exc) if isinstance(exc, taskspec.TaskError) else \
+            "cannot read the task: %s: %s" % (type(exc).__name__, exc)
         emitter.emit("start", mode="kernel", environment=environment.describe())
-        emitter.end("error", message=str(exc), wall_seconds=0.0)
+        emitter.end("error", message=message, wall_seconds=0.0)
         return 2
     emitter.emit("start", mode="kernel", environment=environment.describe(),
                  task={"name": plan["name"], "layout": plan["layout"],

@@ -131,8 +131,19 @@ def _tensor_bytes(spec, axes):
         return 0
     count = 1
     for dim in spec["shape"]:
-        count *= axes[dim] if isinstance(dim, str) else int(dim)
+        count *= dim_size(dim, axes)
     return count * DTYPE_BYTES.get(spec.get("dtype"), 4)
+
+
+def dim_size(dim, axes):
+    """One entry of a definition's shape: an axis name, or a literal size, which published
+    definitions write as a number or as a string of digits ("1" for a kept dimension)."""
+    if not isinstance(dim, str) or dim.isdigit():
+        return int(dim)
+    if dim not in axes:
+        raise TaskError("shape names %r, which is not an axis of the definition (axes: %s)"
+                        % (dim, ", ".join(sorted(axes)) or "none"))
+    return axes[dim]
 
 
 # SOL-ExecBench's CorrectnessSpec defaults, used for the fields a workload's `correctness`
@@ -181,10 +192,23 @@ def _mentions(text, name):
 def load_solexec_problem(folder):
     definition = _read_json(os.path.join(folder, "definition.json"))
     workloads = []
-    with open(os.path.join(folder, "workload.jsonl"), encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                workloads.append(json.loads(line))
+    path = os.path.join(folder, "workload.jsonl")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.readlines()
+    except OSError as exc:
+        raise TaskError("cannot read %s: %s" % (path, exc))
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            workload = json.loads(line.strip())
+        except json.JSONDecodeError as exc:
+            raise TaskError("%s line %d is not JSON: %s at column %d"
+                            % (path, number, exc.msg, exc.colno))
+        if not isinstance(workload, dict):
+            raise TaskError("%s line %d is not a JSON object" % (path, number))
+        workloads.append(workload)
     roofline_path = os.path.join(folder, "roofline.json")
     roofline = _read_json(roofline_path) if os.path.exists(roofline_path) else None
     out_dtypes = [o.get("dtype") for o in definition.get("outputs", {}).values()]
