@@ -8,6 +8,7 @@ import sys
 import tempfile
 import types
 
+from ..checks.poison import fill_poison
 from .taskspec import dim_size
 
 _DTYPES = {}
@@ -76,8 +77,8 @@ class KernelBenchTask:
 
 
 def _safetensors_tensor(problem_dir, given, device):
-    """A workload input read from a .safetensors file: with the `safetensors` package when it
-    is installed, else with the harness's own reader (the format is simple)."""
+    """A workload input read from a .safetensors file with the harness's own reader (the
+    format is simple, so the `safetensors` package is not needed)."""
     import torch
     from .. import safetensors as st
     path = given["path"]
@@ -144,16 +145,7 @@ def output_buffers(definition, axes, device, poison):
         dtype = torch_dtype(spec.get("dtype", "float32"))
         dims = [dim_size(d, axes) for d in (spec.get("shape") or [])]
         t = torch.empty(dims, dtype=dtype, device=device)
-        if poison:
-            if t.is_floating_point() and t.element_size() > 1:
-                t.fill_(float("nan"))
-            elif t.dtype == torch.bool:
-                t.fill_(True)
-            elif not t.is_floating_point():
-                t.fill_(-1)
-            else:
-                t.view(torch.uint8).fill_(0x7F)  # float8 NaN pattern
-        outs.append(t)
+        outs.append(fill_poison(t) if poison else t)
     return outs
 
 
