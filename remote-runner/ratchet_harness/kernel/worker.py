@@ -97,6 +97,10 @@ class Session:
         self.l2 = L2Persistence() if on_cuda else None
         self.clocks = ClockSampler() if on_cuda else None
         self.l2_bytes = None
+        # Persisting-L2 state before the candidate was imported, and the largest limit the
+        # timing rounds saw set (each round resets it, so the end state alone can miss it).
+        self.l2_before = None
+        self.l2_during = None
         if on_cuda:
             props = torch.cuda.get_device_properties(torch.device(self.device))
             self.l2_bytes = getattr(props, "L2_cache_size", None)
@@ -167,9 +171,9 @@ class Session:
             self.results.audit("threads", "pass", "no new threads", {"phase": phase})
         self.finish_l2_check(phase)
 
-    def finish_l2_check(self, phase, during_rounds=None):
+    def finish_l2_check(self, phase):
         from ..checks import l2_persistence
-        before = getattr(self, "l2_before", None)
+        before = self.l2_before
         after = self.l2_state()
         if before is None or after is None:
             reason = "no CUDA device" if self.l2 is None else (
@@ -177,10 +181,9 @@ class Session:
             self.results.audit("l2_persistence", "skip", "L2 persistence not checked: "
                                + reason, {"phase": phase})
             return
-        during_rounds = during_rounds or getattr(self, "l2_during", None)
-        if during_rounds:
+        if self.l2_during:
             after = dict(after, persisting_limit_bytes=max(
-                during_rounds, after.get("persisting_limit_bytes") or 0))
+                self.l2_during, after.get("persisting_limit_bytes") or 0))
         found = l2_persistence.findings(before, after)
         evidence = {"phase": phase, "before": before, "after": after,
                     "reset_each_round": phase == "time"}
