@@ -1,8 +1,8 @@
 """A small reader (and writer, for tests) of the safetensors format, standard library only:
 8 bytes little-endian header length N, N bytes of JSON header ({name: {dtype, shape,
 data_offsets: [begin, end]}, optional "__metadata__"}), then the raw little-endian bytes, with
-offsets relative to the end of the header. Used for SOL-ExecBench workloads whose inputs are
-`{"type": "safetensors", "path", "tensor_key"}` when the `safetensors` package is absent."""
+offsets relative to the end of the header. Reads SOL-ExecBench workload inputs of the form
+`{"type": "safetensors", "path", "tensor_key"}`, so the `safetensors` package is not needed."""
 
 import json
 import struct
