@@ -59,12 +59,6 @@ export interface KernelInvocation {
   seed?: number;
 }
 
-/** The kernel task with its repository-relative paths placed by `place` (into a worktree, a run folder). */
-export function placeKernel(kernel: KernelSpec, place: (repoPath: string) => string): KernelSpec {
-  const at = (p: string | undefined) => (p === undefined ? undefined : place(p));
-  return { ...kernel, task: at(kernel.task), problem: at(kernel.problem), candidate: place(kernel.candidate) };
-}
-
 /** Arguments after the interpreter: `-m ratchet_harness kernel …` (PROTOCOL.md, "kernel"). */
 export function kernelArgs(inv: KernelInvocation): string[] {
   const k = inv.kernel;

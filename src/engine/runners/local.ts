@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import picomatch from 'picomatch';
 import { addWorktree, git, removeWorktree } from '../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../types';
-import { harnessRoot, kernelArgs, placeKernel, ProtocolReader, trainArgs } from './harness';
+import { placeKernel } from '../task/kernel';
+import { harnessRoot, kernelArgs, ProtocolReader, trainArgs } from './harness';
 import { RunLog } from './run-log';
 import { TailBuffer } from './tail';
 

@@ -27,6 +27,18 @@ export function kernelLayoutOf(fileAbs: string): KernelLayout | undefined {
   return undefined;
 }
 
+/**
+ * The kernel task with each of its paths mapped by `place`: from the task file's folder to the
+ * repository and back, or from the repository into a worktree or a run folder.
+ */
+export function placeKernel(kernel: KernelSpec, place: (p: string) => string): KernelSpec {
+  // Only the fields present: a task has no `problem` key, not an undefined one.
+  const placed: KernelSpec = { ...kernel, candidate: place(kernel.candidate) };
+  if (kernel.task !== undefined) placed.task = place(kernel.task);
+  if (kernel.problem !== undefined) placed.problem = place(kernel.problem);
+  return placed;
+}
+
 /** The reference file a task.json names (default reference.py); task.json unreadable: the default. */
 function referenceName(folder: string): string {
   return taskJson(folder)?.reference ?? 'reference.py';
@@ -64,7 +76,6 @@ export function kernelOwnFiles(layout: KernelLayout, candidateAbs: string): stri
     .filter((f) => f !== path.resolve(candidateAbs) && existsSync(f) && statSync(f).isFile())
     .sort();
 }
-
 
 /**
  * The metric of a kernel task: sol_score (higher is better) where the harness can compute it, that

@@ -4,8 +4,8 @@ import { existsSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
 import { listFolder } from '../util/fs';
-import type { Direction, KernelSpec, Task } from '../types';
-import { checkKernelSpec, inferKernelTask, kernelLayoutOf } from './kernel';
+import type { Direction, Task } from '../types';
+import { checkKernelSpec, inferKernelTask, kernelLayoutOf, placeKernel } from './kernel';
 import { parseTaskFile, type TaskFileContent } from './schema';
 
 export const TASK_FILE_NAME = 'ratchet.task.json';
@@ -38,15 +38,8 @@ export function loadTaskFile(taskFile: string, repoRoot: string): Task {
       throw new RatchetError(`${taskFile}: editable file ${file} does not exist`, 'fix the path in "editable" (paths are relative to the task file)');
     }
   }
-  let kernel: KernelSpec | undefined;
-  if (content.kernel) {
-    const k = content.kernel;
-    kernel = { candidate: resolve(k.candidate) };
-    if (k.task !== undefined) kernel.task = resolve(k.task);
-    if (k.problem !== undefined) kernel.problem = resolve(k.problem);
-    if (k.device !== undefined) kernel.device = k.device;
-    checkKernelSpec(kernel, repoRoot, taskFile);
-  }
+  const kernel = content.kernel ? placeKernel(content.kernel, resolve) : undefined;
+  if (kernel) checkKernelSpec(kernel, repoRoot, taskFile);
   return {
     name: content.name ?? path.basename(folder),
     description: content.description,
@@ -89,7 +82,6 @@ export function findTaskFileFor(file: string, repoRoot: string): string | undefi
     if (dir === repoRoot || dir === path.dirname(dir)) return undefined;
   }
 }
-
 
 export interface InferOptions {
   run?: string;
@@ -154,16 +146,7 @@ export function saveTask(task: Task): string {
     name: task.name,
     editable: task.editable.map(rel),
     ...(task.run !== undefined ? { run: task.run } : {}),
-    ...(task.kernel
-      ? {
-          kernel: {
-            ...(task.kernel.task !== undefined ? { task: rel(task.kernel.task) } : {}),
-            ...(task.kernel.problem !== undefined ? { problem: rel(task.kernel.problem) } : {}),
-            candidate: rel(task.kernel.candidate),
-            ...(task.kernel.device ? { device: task.kernel.device } : {}),
-          },
-        }
-      : {}),
+    ...(task.kernel ? { kernel: placeKernel(task.kernel, rel) } : {}),
     ...(rel(task.cwd) !== '.' ? { cwd: rel(task.cwd) } : {}),
     metric: task.metric,
     budgetSeconds: task.budgetSeconds,
