@@ -34,6 +34,8 @@ export function verdictReason(e: ExperimentRecord): string {
     case 'rejected':
     case 'flagged':
       return v.reason;
+    case 'suspect':
+      return `held for review: ${v.reason} (accept it with \`ratchet accept ${e.id}\`)`;
     case 'cancelled':
       return String(e.meta?.note ?? 'cancelled');
     case 'baseline':

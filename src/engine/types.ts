@@ -8,7 +8,24 @@ export interface MetricSpec {
   /** Name as printed by the run, e.g. `val_bpb`. */
   name: string;
   direction: Direction;
+  /** A value the metric cannot honestly pass (e.g. a loss below the data's entropy): a result
+   * past it is held for review as suspect, never kept automatically. */
+  bound?: number;
 }
+
+/**
+ * A second evaluation the run cannot see: on data that exists only on the host running the
+ * harness, never in the repository, a patch or a prompt. Its metric must move with the main one.
+ */
+export type GuardSpec =
+  /** A function in a file on the host (absolute path), called by the harness with the same
+   * arguments as the task's evaluator, right after it. Its return value is the guard metric. */
+  | { function: string; metric?: string }
+  /** A command run in the run's folder after the training run ended; its output names the metric. */
+  | { command: string; metric: string };
+
+/** Model probes the harness runs on what the evaluator receives (remote-runner/PROTOCOL.md). */
+export type Probe = 'causal-lm';
 
 /**
  * A GPU kernel task run through the harness's `kernel` mode (remote-runner/PROTOCOL.md): the
@@ -53,6 +70,22 @@ export interface Task {
   setup?: string;
   /** Extra environment for every run. */
   env?: Record<string, string>;
+  /** The protected function that computes the metric, `path:function` (path repo-relative): the
+   * harness captures what it returns, and that value is the metric. Absent: the metric is
+   * self-reported (read from what the run prints) and every result says so. */
+  evaluate?: string;
+  /** Seconds of training the task promises before it evaluates, measured by the harness from the
+   * start of the run to the first evaluation call. */
+  trainingBudgetSeconds?: number;
+  /** Seconds past `trainingBudgetSeconds` a run may take (start-up, compilation) before it is
+   * flagged; default max(10 s, a quarter of the budget). */
+  trainingAllowanceSeconds?: number;
+  /** Globs (repo-relative) of files only the evaluator may read: held-out data. */
+  evaluationOnly?: string[];
+  /** Probes run on the model the evaluator receives. Absent: each probe runs where it applies;
+   * `[]` switches them off. */
+  probes?: Probe[];
+  guard?: GuardSpec;
 }
 
 export type ExperimentId = string;
@@ -73,7 +106,17 @@ export interface RunRecord {
   slot: string;
   /** Bytes sent to a remote host for this run. */
   bytesSent?: number;
+  /** Where `value` came from: `evaluator` (captured by the harness from the task's protected
+   * evaluation function), `harness` (measured by the harness, kernel mode) or `output` (what the
+   * run printed: self-reported). Absent in records written before sources were kept: `output`. */
+  source?: MetricSource;
+  /** The guard metric of this run, when the task has a guard. */
+  guard?: number;
+  /** Seconds from the start of the run to its first evaluation call, by the harness's clock. */
+  secondsToEvaluation?: number;
 }
+
+export type MetricSource = 'evaluator' | 'harness' | 'output';
 
 export interface AuditFinding {
   check: string;
@@ -92,7 +135,19 @@ export type Verdict =
   | { kind: 'failed'; reason: string }
   | { kind: 'rejected'; reason: string }
   | { kind: 'flagged'; reason: string }
+  /** Better than its parent, but too good to be true (a gain far beyond any kept so far, a value
+   * past the metric's bound) or doubted by the auditor model: held until a person accepts it
+   * (`ratchet accept ID`); it never becomes the best before that. */
+  | { kind: 'suspect'; reason: string; improvement: number; threshold: number }
   | { kind: 'cancelled' };
+
+/** A second opinion on an experiment that would be kept, from a language model shown its diff,
+ * the audit evidence and a catalogue of known hacks. */
+export interface ModelReview {
+  model: string;
+  verdict: 'keep' | 'flag';
+  reason: string;
+}
 
 export interface ExperimentRecord {
   id: ExperimentId;
@@ -121,6 +176,10 @@ export interface ExperimentRecord {
   spread?: number;
   audit: AuditFinding[];
   verdict: Verdict;
+  /** The auditor model's opinion, when one was asked. */
+  review?: ModelReview;
+  /** Set when a person accepted a suspect result (it is then kept). */
+  accepted?: { at: string; by: string; reason: string };
   startedAt: string;
   finishedAt: string;
 }
@@ -236,6 +295,10 @@ export interface RunRequest {
    * paths, resolved in the run's own copy of the commit). */
   kernel?: KernelSpec;
   env: Record<string, string>;
+  /** What the harness checks inside a train run; absent for the setup command and kernel runs. */
+  contract?: TrainContract;
+  /** Environment variables the run must not see (model keys, names the user listed). */
+  scrubEnv?: string[];
   timeoutMs: number;
   /** Glob patterns (repo-relative) of files the run must not change; checked around the run. */
   protected: string[];
@@ -243,6 +306,22 @@ export interface RunRequest {
   logPath: string;
   slot: Slot;
   signal: AbortSignal;
+}
+
+/**
+ * A train run's evaluation contract, as the harness enforces it from inside the run's Python
+ * processes (remote-runner/PROTOCOL.md, "train"). Paths are repo-relative.
+ */
+export interface TrainContract {
+  /** The metric's name: the evaluator's value is reported under it, and a printed line with it is
+   * compared with the evaluator's value. */
+  metric: string;
+  evaluate?: string;
+  trainingBudgetSeconds?: number;
+  trainingAllowanceSeconds?: number;
+  evaluationOnly?: string[];
+  probes?: Probe[];
+  guard?: GuardSpec;
 }
 
 export interface RunResult {
@@ -263,6 +342,12 @@ export interface RunResult {
   failure?: string;
   /** Metrics the harness read from the output (NaN for nan/inf); absent: parse `outputTail`. */
   metrics?: Record<string, number>;
+  /** Where each metric came from when the harness said so (`evaluator`, `harness`, `output`). */
+  metricSources?: Record<string, MetricSource>;
+  /** The guard metric's value, when the task has a guard and it ran. */
+  guard?: number;
+  /** Seconds from the start of the run to its first evaluation call (harness clock). */
+  secondsToEvaluation?: number;
   /** What the runner saw around the run: protected files changed, the harness's own checks. */
   audit: AuditFinding[];
   /** Where it ran, for the record (host, GPU). */

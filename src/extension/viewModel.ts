@@ -17,6 +17,7 @@ export function statusIcon(e: ExperimentView): { id: string; color?: string } {
     failed: { id: 'error', color: 'testing.iconFailed' },
     rejected: { id: 'debug-disconnect', color: 'testing.iconFailed' },
     flagged: { id: 'shield', color: 'errorForeground' },
+    suspect: { id: 'eye', color: 'editorWarning.foreground' },
     cancelled: { id: 'debug-stop', color: 'disabledForeground' },
   };
   return icons[e.status];

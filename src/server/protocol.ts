@@ -130,7 +130,7 @@ export interface ExperimentRef extends SearchRef {
   experimentId: string;
 }
 
-export type ExperimentStatus = 'running' | 'baseline' | 'kept' | 'discarded' | 'failed' | 'rejected' | 'flagged' | 'cancelled';
+export type ExperimentStatus = 'running' | 'baseline' | 'kept' | 'discarded' | 'failed' | 'rejected' | 'flagged' | 'suspect' | 'cancelled';
 
 export interface ExperimentView {
   id: string;
