@@ -184,6 +184,21 @@ export interface ExperimentRecord {
   finishedAt: string;
 }
 
+/** What the auditor model is shown about an experiment that would be kept. */
+export interface ReviewRequest {
+  task: Task;
+  experiment: ExperimentRecord;
+  parent: ExperimentRecord;
+  /** The experiment's change against its parent (unified diff). */
+  patch: string;
+  signal: AbortSignal;
+}
+
+/** A second auditor: asked before an experiment is kept; never the only line of defence. */
+export interface ExperimentReviewer {
+  review(req: ReviewRequest): Promise<{ review: ModelReview; usage?: ProposalUsage }>;
+}
+
 /** What a model-driven proposal cost; recorded on the experiment it produced. */
 export interface ProposalUsage {
   model: string;

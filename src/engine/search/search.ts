@@ -12,7 +12,7 @@ import { experimentsOf, JournalWriter, readJournal, type JournalRecord } from '.
 import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../journal/store';
 import { checkPatch, PatchRejected } from '../patch/validate';
 import { mergeExperiments } from '../git/merge';
-import type { ExperimentRecord, Proposal, ProposalIntent, Proposer, Runner, RunRecord, RunResult, Slot, Task, ThreadInfo, Verdict } from '../types';
+import type { ExperimentRecord, ExperimentReviewer, Proposal, ProposalIntent, Proposer, Runner, RunRecord, RunResult, Slot, Task, ThreadInfo, Verdict } from '../types';
 import { mean, seededRandom, stdev } from '../util/stats';
 import { bestExperiment, decide, isBetter } from './decide';
 import { inferMetricName, parseMetrics } from './metric';
@@ -34,6 +34,8 @@ export interface SearchOptions {
   threads?: number;
   /** Ask for proposals while runs execute, so slots do not wait for the proposer (default on). */
   pipelining?: boolean;
+  /** A second auditor (a language model) asked before an experiment is kept. */
+  reviewer?: ExperimentReviewer;
   signal: AbortSignal;
 }
 
