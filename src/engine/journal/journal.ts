@@ -39,7 +39,8 @@ export function readJournal(file: string): JournalContents {
 export class JournalWriter {
   private fd: number;
 
-  constructor(private readonly file: string) {
+  /** `redact` blanks the search's known secrets from each line before it is written. */
+  constructor(private readonly file: string, private readonly redact?: (text: string) => string) {
     this.fd = openSync(file, 'a+');
     // Cut a torn last line left by a crash, so the next record starts on a line of its own.
     const end = endOfLastLine(this.fd);
@@ -47,7 +48,7 @@ export class JournalWriter {
   }
 
   append(record: JournalRecord): void {
-    const line = Buffer.from(JSON.stringify(record) + '\n');
+    const line = Buffer.from(this.serialize(record) + '\n');
     const stat = fstatSync(this.fd);
     const before = stat.isFile() ? stat.size : undefined;
     try {
@@ -76,6 +77,21 @@ export class JournalWriter {
   close(): void {
     closeSync(this.fd);
   }
+
+  private serialize(record: JournalRecord): string {
+    const text = JSON.stringify(record);
+    if (!this.redact || this.redact(text) === text) return text;
+    // Blanked in each string, names included, and serialized again: blanking the line itself could
+    // cut a record apart where a match runs across JSON punctuation.
+    return JSON.stringify(redactStrings(record, this.redact));
+  }
+}
+
+function redactStrings(value: unknown, redact: (text: string) => string): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (Array.isArray(value)) return value.map((v) => redactStrings(v, redact));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactStrings(v, redact)]));
+  return value;
 }
 
 /** Byte offset just after the last newline, when the file ends in a torn line; else undefined. */

@@ -1,6 +1,8 @@
 // A run's output as every runner keeps it: a log file capped in size, and the last bytes in
 // memory for the record. A flood of output fills neither the memory nor the disk, and a disk that
-// fills up anyway stops the log, not the run (the harness still reports the metrics).
+// fills up anyway stops the log, not the run (the harness still reports the metrics). Known
+// secrets are blanked from every line before it is kept, so the file, the tail and the messages
+// built from them are clean.
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunResult } from '../types';
@@ -17,7 +19,12 @@ export class RunLog {
   private tail: TailBuffer;
   private extraTail = '';
 
-  constructor(file: string, private readonly cap = DEFAULT_LOG_CAP, private readonly tailBytes = DEFAULT_TAIL_BYTES) {
+  constructor(
+    file: string,
+    private readonly cap = DEFAULT_LOG_CAP,
+    private readonly tailBytes = DEFAULT_TAIL_BYTES,
+    private readonly redact: (text: string) => string = (text) => text,
+  ) {
     mkdirSync(path.dirname(file), { recursive: true });
     this.fd = openSync(file, 'w');
     this.tail = new TailBuffer(tailBytes);
@@ -25,7 +32,7 @@ export class RunLog {
 
   /** A line of the run's output. */
   line(text: string): void {
-    const chunk = Buffer.from(`${text}\n`, 'utf8');
+    const chunk = Buffer.from(`${this.redact(text)}\n`, 'utf8');
     this.tail.push(chunk);
     if (!this.writeError && this.written + chunk.length <= this.cap && this.write(chunk)) this.written += chunk.length;
     else this.dropped += chunk.length;
@@ -33,17 +40,22 @@ export class RunLog {
 
   /** A line for the log only; the tail restarts, so a lost attempt's output is not parsed. */
   note(text: string): void {
-    this.write(Buffer.from(`${text}\n`));
+    this.write(Buffer.from(`${this.redact(text)}\n`));
     this.tail = new TailBuffer(this.tailBytes);
   }
 
   /** Text to add after the tail (e.g. metric lines the harness stopped forwarding). */
   appendTail(text: string): void {
-    this.extraTail = text ? `\n${text}\n` : '';
+    this.extraTail = text ? `\n${this.redact(text)}\n` : '';
   }
 
   result(r: Partial<RunResult> & { started: number }): RunResult {
     const { started, ...rest } = r;
+    // The harness's messages can quote the run's output too.
+    const cleaned: Partial<RunResult> = {};
+    if (rest.spawnError !== undefined) cleaned.spawnError = this.redact(rest.spawnError);
+    if (rest.failure !== undefined) cleaned.failure = this.redact(rest.failure);
+    if (rest.audit) cleaned.audit = rest.audit.map((f) => ({ ...f, message: this.redact(f.message), ...(f.evidence !== undefined && { evidence: this.redact(f.evidence) }) }));
     return {
       exitCode: null,
       signal: null,
@@ -54,6 +66,7 @@ export class RunLog {
       droppedBytes: this.dropped,
       audit: [],
       ...rest,
+      ...cleaned,
     };
   }
 
