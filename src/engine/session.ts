@@ -8,6 +8,7 @@ import { listSearches, newSearchId, ratchetDir, readSettings, writeSettings, acq
 import { createProposer, type ProposerOptions, type ProposerRuntime } from './proposers/registry';
 import { LocalRunner } from './runners/local';
 import { Search } from './search/search';
+import { checkEnvNames, scrubNames, Secrets } from './secrets/secrets';
 import { findTaskFileFor, inferTask, loadTaskFile, repoRelative, type InferOptions } from './task/load';
 import type { Runner } from './types';
 import { findPython } from './util/python';
@@ -21,6 +22,9 @@ export interface StartOptions extends InferOptions {
   proposerOptions?: ProposerOptions;
   /** Keys and live connections the proposer needs now; never stored. */
   proposerRuntime?: ProposerRuntime;
+  /** More environment variables the runs must not see (`--scrub-env`, `ratchet.scrubEnv`); on
+   * resume they are added to the stored ones. */
+  scrubEnv?: string[];
   /** Threads of research open at once (proposers that follow the search policy). */
   threads?: number;
   parallel?: number;
@@ -42,6 +46,8 @@ export interface StartedSearch {
   resumed: boolean;
   /** True when no task file was found and the task was inferred. */
   inferred: boolean;
+  /** What the runs must not see and what is blanked from the search's output, errors included. */
+  secrets: Secrets;
   release(): void;
 }
 
@@ -90,7 +96,11 @@ export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
     };
   }
   // Check everything that can fail before taking the lock or writing anything.
-  const proposer = createProposer(settings.proposer, { ...(settings.proposerOptions as ProposerOptions), ...opts.proposerOptions }, opts.proposerRuntime);
+  checkEnvNames(opts.scrubEnv ?? [], '--scrub-env / ratchet.scrubEnv');
+  const proposerOptions: ProposerOptions = { ...(settings.proposerOptions as ProposerOptions), ...opts.proposerOptions };
+  settings.scrubEnv = scrubNames({ stored: settings.scrubEnv, listed: opts.scrubEnv, model: proposerOptions.model });
+  const secrets = Secrets.of(settings.scrubEnv, process.env, [opts.proposerRuntime?.apiKey]);
+  const proposer = createProposer(settings.proposer, proposerOptions, { ...opts.proposerRuntime, redact: secrets.redact });
   const release = acquireLock(repoRoot, settings.file, settings.id);
   try {
     if (!resumed) {
@@ -107,10 +117,11 @@ export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
       runner,
       maxExperiments: settings.maxRuns,
       threads: settings.threads,
+      secrets,
       deadline: settings.timeLimitSeconds !== undefined ? Date.now() + settings.timeLimitSeconds * 1000 : undefined,
       signal: opts.signal,
     });
-    return { search, settings, repoRoot, resumed, inferred, release };
+    return { search, settings, repoRoot, resumed, inferred, secrets, release };
   } catch (e) {
     release();
     throw e;

@@ -314,6 +314,8 @@ export interface RunRequest {
   contract?: TrainContract;
   /** Environment variables the run must not see (model keys, names the user listed). */
   scrubEnv?: string[];
+  /** Blanks the search's known secrets from the run's output and the result's messages. */
+  redact?: (text: string) => string;
   timeoutMs: number;
   /** Glob patterns (repo-relative) of files the run must not change; checked around the run. */
   protected: string[];

@@ -22,6 +22,8 @@ export interface SearchSettings {
   createdAt: string;
   maxRuns?: number;
   timeLimitSeconds?: number;
+  /** Environment variables the runs must not see (names only, never values). */
+  scrubEnv?: string[];
 }
 
 export function ratchetDir(repoRoot: string): string {

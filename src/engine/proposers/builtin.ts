@@ -20,6 +20,6 @@ export function registerBuiltInProposers(): void {
     const model =
       runtime.chatModel ??
       createChatModel(opts.model, { apiKey: runtime.apiKey, onRetry: runtime.onModelRetry && ((r) => runtime.onModelRetry!(`model call retry ${r.attempt} in ${Math.round(r.waitMs / 1000)} s: ${r.reason}`)) });
-    return new LlmProposer({ model, config: opts.model, budget: opts.budget, guidanceFile: opts.guidance });
+    return new LlmProposer({ model, config: opts.model, budget: opts.budget, guidanceFile: opts.guidance, redact: runtime.redact });
   });
 }

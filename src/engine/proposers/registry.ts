@@ -25,6 +25,8 @@ export interface ProposerRuntime {
   chatModel?: ChatModel;
   /** Told of each retried model call, for the log. */
   onModelRetry?: (reason: string) => void;
+  /** Blanks the search's known secrets from text sent to a model. */
+  redact?: (text: string) => string;
 }
 
 type Factory = (opts: ProposerOptions, runtime: ProposerRuntime) => Proposer;

@@ -8,6 +8,7 @@ import picomatch from 'picomatch';
 import { addWorktree, git, removeWorktree } from '../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../types';
 import { placeKernel } from '../task/kernel';
+import { withoutNames } from '../secrets/secrets';
 import { harnessRoot, kernelArgs, ProtocolReader, trainArgs } from './harness';
 import { RunLog } from './run-log';
 import { TailBuffer } from './tail';
@@ -83,7 +84,7 @@ export class LocalRunner implements Runner {
 
   private runHarness(req: RunRequest, worktree: string, protect: string[]): Promise<RunResult> {
     const cwd = path.join(worktree, req.cwd);
-    const log = new RunLog(req.logPath, this.opts.logCapBytes, this.opts.tailBytes);
+    const log = new RunLog(req.logPath, this.opts.logCapBytes, this.opts.tailBytes, req.redact);
     const grace = this.opts.killGraceMs ?? 2000;
     const started = Date.now();
     const reader = new ProtocolReader(req.experimentId, { output: (line) => log.line(line) }, req.cwd);
@@ -95,7 +96,7 @@ export class LocalRunner implements Runner {
       let killTimer: NodeJS.Timeout | undefined;
       const child = spawn(this.opts.python ?? 'python3', this.harnessArgs(req, worktree, cwd, protect, grace), {
         cwd,
-        env: { ...process.env, ...req.slot.env, ...req.env, PYTHONPATH: harnessRoot(), PYTHONDONTWRITEBYTECODE: '1' },
+        env: { ...withoutNames({ ...process.env, ...req.slot.env, ...req.env }, req.scrubEnv), PYTHONPATH: harnessRoot(), PYTHONDONTWRITEBYTECODE: '1' },
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

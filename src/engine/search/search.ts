@@ -18,6 +18,7 @@ import { bestExperiment, decide, isBetter } from './decide';
 import { inferMetricName, parseMetrics } from './metric';
 import { choose, type Choice } from './policy';
 import { kernelMetricFromRuns } from '../task/kernel';
+import type { Secrets } from '../secrets/secrets';
 
 export interface SearchOptions {
   repoRoot: string;
@@ -36,6 +37,8 @@ export interface SearchOptions {
   pipelining?: boolean;
   /** A second auditor (a language model) asked before an experiment is kept. */
   reviewer?: ExperimentReviewer;
+  /** Variables the runs must not see, and values blanked from run output and the journal. */
+  secrets?: Secrets;
   signal: AbortSignal;
 }
 
@@ -112,7 +115,7 @@ export class Search extends EventEmitter {
     this.freeSlots = [...opts.runner.slots()];
     this.slotCount = this.freeSlots.length;
     this.signal = AbortSignal.any([opts.signal, this.stopAll.signal]);
-    this.journal = new JournalWriter(journalPath(opts.repoRoot, opts.settings.id));
+    this.journal = new JournalWriter(journalPath(opts.repoRoot, opts.settings.id), opts.secrets?.redact);
   }
 
   private get id(): string {
@@ -771,6 +774,8 @@ export class Search extends EventEmitter {
         RATCHET_SEARCH_ID: this.id,
         PYTHONUNBUFFERED: '1',
       },
+      scrubEnv: this.opts.secrets?.names.slice(),
+      redact: this.opts.secrets?.redact,
       timeoutMs: this.task.budgetSeconds * 1000,
       protected: this.task.protected,
       logPath: path.join(searchDir(this.opts.repoRoot, this.id), logRel),

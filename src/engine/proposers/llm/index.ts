@@ -19,6 +19,8 @@ export interface LlmProposerOptions {
   budget?: ModelBudget;
   /** Absolute path of the user's guidance for the search (a research programme), read at every proposal. */
   guidanceFile?: string;
+  /** Blanks the search's known secrets (a key a run printed into its error, say) from what is sent. */
+  redact?: (text: string) => string;
 }
 
 export class LlmProposer implements Proposer {
@@ -71,9 +73,10 @@ export class LlmProposer implements Proposer {
         if (attempt === 0) throw e;
         return { hypothesis: parsed?.hypothesis ?? 'an answer that could not be read', patch: '', failure: (e as Error).message, usage };
       }
+      const redact = this.opts.redact ?? ((text: string) => text);
       const answer = await this.opts.model.chat({
-        system: prompt.system,
-        messages,
+        system: redact(prompt.system),
+        messages: messages.map((m) => ({ ...m, content: redact(m.content) })),
         maxTokens: this.opts.config.maxTokens ?? DEFAULT_MAX_TOKENS,
         temperature: this.opts.config.temperature,
         signal: ctx.signal,

@@ -256,7 +256,7 @@ export class SshRunner implements Runner {
 
   async run(req: RunRequest): Promise<RunResult> {
     const started = Date.now();
-    const log = new RunLog(req.logPath, this.opts.logCapBytes ?? DEFAULT_LOG_CAP, this.opts.tailBytes ?? DEFAULT_TAIL_BYTES);
+    const log = new RunLog(req.logPath, this.opts.logCapBytes ?? DEFAULT_LOG_CAP, this.opts.tailBytes ?? DEFAULT_TAIL_BYTES, req.redact);
     const lostOn: string[] = [];
     try {
       for (let attempt = 1; ; attempt++) {
