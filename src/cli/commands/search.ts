@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline/promises';
 import { RatchetError } from '../../engine/errors';
 import { SshRunner } from '../../engine/runners/ssh';
+import { scrubNames, Secrets } from '../../engine/secrets/secrets';
 import { openSearch } from '../../engine/session';
 import { saveTask } from '../../engine/task/load';
 import type { ModelConfig } from '../../engine/llm/config';
@@ -41,6 +42,9 @@ export const searchHelp = `ratchet search FILE [options]     improve FILE with a
   --base-url URL       the model API's base URL, e.g. http://localhost:11434/v1
   --api-key-env NAME   environment variable holding the key (default OPENAI_API_KEY or
                        ANTHROPIC_API_KEY; a local server needs none)
+  --scrub-env NAME     keep this environment variable from the runs too (repeatable); the
+                       model's key variable, OPENAI_API_KEY and ANTHROPIC_API_KEY never reach
+                       them, and their values are blanked from logs, the journal and prompts
   --price IN/OUT       dollars per million input/output tokens, for the cost budget
   --budget-usd N       stop asking the model after N dollars (needs --price)
   --budget-tokens N    stop asking the model after N tokens
@@ -102,6 +106,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       model: { type: 'string' },
       'base-url': { type: 'string' },
       'api-key-env': { type: 'string' },
+      'scrub-env': { type: 'string', multiple: true },
       price: { type: 'string' },
       'budget-usd': { type: 'string' },
       'budget-tokens': { type: 'string' },
@@ -140,6 +145,9 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let runner: SshRunner | undefined;
+  // The secrets named on the command line, until the search says which it keeps (a resumed one
+  // adds its stored names): an error shown here never carries one.
+  let secrets = Secrets.of(scrubNames({ listed: values['scrub-env'], model: { apiKeyEnv: values['api-key-env'] } }));
   try {
     const hosts = values.host ?? [];
     if (hosts.length > 0) {
@@ -169,6 +177,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       proposer: values.proposer ?? (values.model ? 'llm' : undefined),
       proposerOptions: proposerOptions(values, positionals[0], io.cwd),
       proposerRuntime: { onModelRetry: (reason) => io.err(`  ${reason}`) },
+      scrubEnv: values['scrub-env'],
       threads: intOption(values.threads, 'threads'),
       maxExperiments: intOption(values['max-runs'], 'max-runs'),
       timeLimitSeconds: durationOption(values.time, 'time'),
@@ -178,6 +187,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       signal: abort.signal,
     });
     const { search, settings } = started;
+    secrets = started.secrets;
     const progress = new Progress({
       out: io.stdout,
       tty: io.tty,
@@ -202,6 +212,8 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
     printSummary(summary, search.metric.name, io);
     if (started.inferred) await offerToSave(settings.task, search.metric, values['save-task'] === true, io);
     return abort.signal.aborted ? 130 : 0;
+  } catch (e) {
+    throw secrets.redactError(e);
   } finally {
     runner?.close();
     process.off('SIGINT', onSignal);
