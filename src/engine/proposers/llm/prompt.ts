@@ -4,7 +4,10 @@
 // alone, so that a provider's prompt cache can reuse it from one proposal to the next.
 import { RatchetError } from '../../errors';
 import type { Direction, ExperimentRecord, ProposalIntent, Task, ThreadInfo } from '../../types';
+import { estimateTokens, fenced, longestBacktickRun, num, oneLine, signed } from '../../llm/text';
 import { EDIT_FORMAT_INSTRUCTIONS } from './edit-format';
+
+export { estimateTokens };
 
 export interface PromptInput {
   task: Task;
@@ -36,11 +39,6 @@ export interface BuiltPrompt {
   tokens: number;
   /** Experiments folded into the summary of earlier experiments instead of listed one per line. */
   summarised: number;
-}
-
-/** The estimate every budget here uses: about four characters a token. */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
 }
 
 /** The prompt for one proposal; throws RatchetError when the rules and the files alone exceed the budget. */
@@ -186,12 +184,6 @@ function filesSection(files: { path: string; content: string }[]): string {
     return `### ${f.path}\n${fence}\n${body}${fence}`;
   });
   return ['## Files', 'The current content of each file to edit. Your SEARCH lines must match these exactly.', '', ...shown].join('\n');
-}
-
-function longestBacktickRun(text: string): number {
-  let longest = 0;
-  for (const run of text.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
-  return longest;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,29 +432,8 @@ function combineText(input: PromptInput, view: HistoryView, intent: Extract<Prop
 // Formatting
 // ---------------------------------------------------------------------------------------------
 
-function fenced(text: string, lang: string): string {
-  const fence = '`'.repeat(Math.max(3, longestBacktickRun(text) + 1));
-  return `${fence}${lang}\n${text.endsWith('\n') ? text : `${text}\n`}${fence}`;
-}
-
 function lastLines(text: string, lines: number, chars: number): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n').slice(-chars);
-}
-
-/** A single line of at most `max` characters. */
-function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length <= max ? flat : `${flat.slice(0, max - 1).trimEnd()}…`;
-}
-
-/** Six significant digits, without exponent noise for ordinary values. */
-function num(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  return String(Number(x.toPrecision(6)));
-}
-
-function signed(x: number): string {
-  return x > 0 ? `+${num(x)}` : num(x);
 }
 
 function runsWithValue(e: ExperimentRecord): number {
