@@ -46,6 +46,8 @@ export interface StartedSearch {
   resumed: boolean;
   /** True when no task file was found and the task was inferred. */
   inferred: boolean;
+  /** Whether a model reviews each experiment that would be kept (the llm proposer's, unless switched off). */
+  reviewed: boolean;
   /** What the runs must not see and what is blanked from the search's output, errors included. */
   secrets: Secrets;
   release(): void;
@@ -117,11 +119,12 @@ export async function openSearch(opts: StartOptions): Promise<StartedSearch> {
       runner,
       maxExperiments: settings.maxRuns,
       threads: settings.threads,
+      reviewer: proposer.reviewer,
       secrets,
       deadline: settings.timeLimitSeconds !== undefined ? Date.now() + settings.timeLimitSeconds * 1000 : undefined,
       signal: opts.signal,
     });
-    return { search, settings, repoRoot, resumed, inferred, secrets, release };
+    return { search, settings, repoRoot, resumed, inferred, reviewed: proposer.reviewer !== undefined, secrets, release };
   } catch (e) {
     release();
     throw e;

@@ -147,6 +147,9 @@ export interface ModelReview {
   model: string;
   verdict: 'keep' | 'flag';
   reason: string;
+  /** Set when the model gave no usable answer (an error, a timeout, a spent budget, two unreadable
+   * answers): the verdict is then 'keep' by default, not the model's judgement. */
+  unusable?: true;
 }
 
 export interface ExperimentRecord {
@@ -282,6 +285,8 @@ export interface Proposer {
   /** 'slow' when a proposal takes seconds or more (a model call): the search then asks for
    * proposals ahead of need, from the moment the baseline starts. Default 'fast'. */
   readonly latency?: 'fast' | 'slow';
+  /** A second auditor sharing this proposer's model and budget (the `llm` proposer's, unless switched off). */
+  readonly reviewer?: ExperimentReviewer;
   /** A new proposal, or null when the proposer has nothing more to try. */
   propose(ctx: ProposalContext): Promise<Proposal | null>;
 }

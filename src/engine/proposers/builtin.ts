@@ -1,5 +1,6 @@
 // Registers the proposers that ship with the engine.
 import { RatchetError } from '../errors';
+import { ModelAccount } from '../llm/budget';
 import { createChatModel } from '../llm/providers';
 import { LlmProposer } from './llm';
 import { registerProposer } from './registry';
@@ -20,6 +21,6 @@ export function registerBuiltInProposers(): void {
     const model =
       runtime.chatModel ??
       createChatModel(opts.model, { apiKey: runtime.apiKey, onRetry: runtime.onModelRetry && ((r) => runtime.onModelRetry!(`model call retry ${r.attempt} in ${Math.round(r.waitMs / 1000)} s: ${r.reason}`)) });
-    return new LlmProposer({ model, config: opts.model, budget: opts.budget, guidanceFile: opts.guidance, redact: runtime.redact });
+    return new LlmProposer({ model, config: opts.model, account: new ModelAccount(opts.budget), review: opts.review, guidanceFile: opts.guidance, redact: runtime.redact });
   });
 }

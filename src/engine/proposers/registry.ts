@@ -13,6 +13,8 @@ export interface ProposerOptions {
   model?: ModelConfig;
   /** What the model may cost this search, for `llm`. */
   budget?: ModelBudget;
+  /** Whether the model also reviews each experiment that would be kept, for `llm` (default true). */
+  review?: boolean;
   /** The user's guidance for the search (absolute path), read at every proposal, for `llm`. */
   guidance?: string;
 }

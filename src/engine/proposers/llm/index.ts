@@ -3,20 +3,24 @@
 // goes back to the model once with the exact error; a second miss is recorded as a failed proposal,
 // so the next prompt learns from it too.
 import { existsSync, readFileSync } from 'node:fs';
-import { RatchetError } from '../../errors';
-import { DEFAULT_CONTEXT_TOKENS, DEFAULT_MAX_TOKENS, type ModelBudget, type ModelConfig } from '../../llm/config';
-import { addUsage, NO_USAGE, type ChatMessage, type ChatModel, type Usage } from '../../llm/model';
+import { ModelReviewer } from '../../audit/model-review';
+import { ModelAccount } from '../../llm/budget';
+import { DEFAULT_CONTEXT_TOKENS, DEFAULT_MAX_TOKENS, type ModelConfig } from '../../llm/config';
+import { addUsage, type ChatMessage, type ChatModel, type Usage } from '../../llm/model';
 import { DEFAULT_CONCURRENCY } from '../../llm/providers';
 import { totalUsage } from '../../llm/usage';
 import { checkPatch, PatchRejected } from '../../patch/validate';
-import type { Proposal, ProposalContext, ProposalIntent, Proposer, ProposalUsage } from '../../types';
+import type { ExperimentReviewer, Proposal, ProposalContext, ProposalIntent, Proposer, ProposalUsage } from '../../types';
 import { AnswerFormatError, applyEdits, conflictMarkerLines, EditError, parseAnswer, unifiedDiff, type ParsedAnswer } from './edit-format';
 import { buildPrompt } from './prompt';
 
 export interface LlmProposerOptions {
   model: ChatModel;
   config: Pick<ModelConfig, 'maxTokens' | 'temperature' | 'contextTokens' | 'concurrency'>;
-  budget?: ModelBudget;
+  /** What the search's model has cost against its budget, shared with the auditor model (absent: no budget). */
+  account?: ModelAccount;
+  /** Whether the same model reviews each experiment that would be kept (default true). */
+  review?: boolean;
   /** Absolute path of the user's guidance for the search (a research programme), read at every proposal. */
   guidanceFile?: string;
   /** Blanks the search's known secrets (a key a run printed into its error, say) from what is sent. */
@@ -28,17 +32,19 @@ export class LlmProposer implements Proposer {
   readonly followsIntents = true;
   readonly latency = 'slow';
   readonly concurrency: number;
-  /** What the model has cost this search, counted from the journal's history on first use. */
-  private spent: Usage | undefined;
+  readonly reviewer: ExperimentReviewer | undefined;
+  private readonly account: ModelAccount;
 
   constructor(private readonly opts: LlmProposerOptions) {
     this.concurrency = Math.max(1, opts.config.concurrency ?? DEFAULT_CONCURRENCY);
+    this.account = opts.account ?? new ModelAccount();
+    this.reviewer = opts.review === false ? undefined : new ModelReviewer({ model: opts.model, config: opts.config, account: this.account, redact: opts.redact });
   }
 
   async propose(ctx: ProposalContext): Promise<Proposal> {
     const intent: ProposalIntent = ctx.intent ?? { kind: 'improve' };
     // Proposals waiting for a slot (e.g. made before a crash) have cost something too.
-    this.spent ??= ctx.pending.reduce((u, p) => (p.usage ? addUsage(u, p.usage) : u), totalUsage(ctx.history) as Usage);
+    this.account.open(() => ctx.pending.reduce((u, p) => (p.usage ? addUsage(u, p.usage) : u), totalUsage(ctx.history) as Usage));
     if (intent.kind === 'combine' && intent.merge.clean && (intent.merge.patch ?? '').trim() !== '') {
       // git merged the two changes cleanly: the combination needs no model at all.
       return {
@@ -67,7 +73,7 @@ export class LlmProposer implements Proposer {
     let parsed: ParsedAnswer | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        this.checkBudget();
+        this.account.check();
       } catch (e) {
         // Spent between the answer and its correction: record what the first call cost.
         if (attempt === 0) throw e;
@@ -81,7 +87,7 @@ export class LlmProposer implements Proposer {
         temperature: this.opts.config.temperature,
         signal: ctx.signal,
       });
-      this.spent = addUsage(this.spent, answer.usage);
+      this.account.charge(answer.usage);
       usage = { model: answer.model || usage.model, calls: usage.calls + 1, ...addUsage(usage, answer.usage) };
       try {
         parsed = parseAnswer(answer.text);
@@ -140,19 +146,6 @@ export class LlmProposer implements Proposer {
     if (patch.trim() === '') throw new EditError('the edits leave the files exactly as they were in the parent: change something');
     checkPatch(patch, ctx.task);
     return patch;
-  }
-
-  private checkBudget(): void {
-    const budget = this.opts.budget;
-    const spent = this.spent ?? NO_USAGE;
-    if (!budget) return;
-    const tokens = spent.inputTokens + spent.outputTokens;
-    if (budget.maxTokens !== undefined && tokens >= budget.maxTokens) {
-      throw new RatchetError(`the model budget is spent: ${tokens} tokens of ${budget.maxTokens}`, 'raise it with --budget-tokens (or the ratchet.model.budgetTokens setting) and resume the search', 'BUDGET');
-    }
-    if (budget.maxUsd !== undefined && spent.costUsd >= budget.maxUsd) {
-      throw new RatchetError(`the model budget is spent: $${spent.costUsd.toFixed(2)} of $${budget.maxUsd.toFixed(2)}`, 'raise it with --budget-usd (or the ratchet.model.budgetUsd setting) and resume the search', 'BUDGET');
-    }
   }
 
   private readGuidance(): string | undefined {
