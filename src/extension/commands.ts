@@ -108,6 +108,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
             model,
             budget: model && budgetSettings(config),
             threads: config.get<number>('threads') || undefined,
+            scrubEnv: config.get<string[]>('scrubEnv', []),
             apiKey,
             parallel: config.get<number>('parallel'),
             maxExperiments: config.get<number>('budget.maxExperiments') || undefined,
@@ -136,7 +137,8 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       const search = ref.searchId ? store.search(ref.searchId) : await pickSearch((s) => !s.running, 'Which search should continue?');
       if (!search) return void vscode.window.showInformationMessage('Ratchet: no stopped search to resume.');
       // The key is asked for by the server when the search needs one; a changed budget applies.
-      await api.resumeSearch({ searchId: search.id, budget: budgetSettings(vscode.workspace.getConfiguration('ratchet', vscode.Uri.file(search.path))) });
+      const config = vscode.workspace.getConfiguration('ratchet', vscode.Uri.file(search.path));
+      await api.resumeSearch({ searchId: search.id, budget: budgetSettings(config), scrubEnv: config.get<string[]>('scrubEnv', []) });
       await store.refresh();
     }),
     register('ratchet.reviewBest', async (t) => {

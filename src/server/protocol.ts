@@ -53,6 +53,8 @@ export interface StartSearchParams {
   budget?: ModelBudgetSettings;
   /** Lines of research open at once (the `ratchet.threads` setting). */
   threads?: number;
+  /** More environment variables the runs must not see (the `ratchet.scrubEnv` setting). */
+  scrubEnv?: string[];
   /**
    * The provider's key from the editor's secret storage. It travels only over the local IPC
    * connection; the server hands it to the model client and never stores or logs it.
@@ -81,6 +83,8 @@ export interface ResumeSearchParams {
   file?: string;
   /** A new model budget for an llm search (e.g. raised after it ran out); absent: the stored one. */
   budget?: ModelBudgetSettings;
+  /** Names added to the ones the search already keeps from its runs (the `ratchet.scrubEnv` setting). */
+  scrubEnv?: string[];
 }
 
 /** Picks one of the editor's language models; `vscode:copilot/gpt-4o` is {vendor: 'copilot', family: 'gpt-4o'}. */

@@ -14,6 +14,7 @@ import type { ProposerOptions } from '../engine/proposers/registry';
 import type { SearchEvent } from '../engine/search/search';
 import { openSearch, type StartedSearch, type StartOptions } from '../engine/session';
 import { noPrompts, SshRunner } from '../engine/runners/ssh';
+import { scrubNames, Secrets } from '../engine/secrets/secrets';
 import type { ExperimentRecord } from '../engine/types';
 import type {
   ExperimentDiff,
@@ -72,6 +73,7 @@ export class RatchetService {
           proposer: p.proposer,
           proposerOptions: llm ?? (p.patches ? { patches: p.patches } : undefined),
           threads: p.threads,
+          scrubEnv: p.scrubEnv,
           parallel: runner ? runner.slots().length : p.parallel,
           maxExperiments: p.maxExperiments,
           timeLimitSeconds: p.timeLimitSeconds,
@@ -99,7 +101,7 @@ export class RatchetService {
     const settings = await this.searchToResume(cwd, p);
     const model = settings.proposer === 'llm' ? (settings.proposerOptions as ProposerOptions | undefined)?.model : undefined;
     const budget = model && (p.budget?.usd || p.budget?.tokens) ? { budget: budgetOf(p.budget) } : undefined;
-    return this.launch({ file: p.file, cwd, resume: true, searchId: settings.id, proposerOptions: budget }, { model });
+    return this.launch({ file: p.file, cwd, resume: true, searchId: settings.id, proposerOptions: budget, scrubEnv: p.scrubEnv }, { model });
   }
 
   private async searchToResume(cwd: string, p: ResumeSearchParams): Promise<SearchSettings> {
@@ -117,7 +119,9 @@ export class RatchetService {
     try {
       started = await openSearch({ ...opts, proposerRuntime, signal: abort.signal });
     } catch (e) {
-      throw withEditorHint(e);
+      // The search did not say yet which values it keeps secret: the key at hand and the names given.
+      const secrets = Secrets.of(scrubNames({ listed: opts.scrubEnv, model: extra.model }), process.env, [proposerRuntime?.apiKey]);
+      throw secrets.redactError(withEditorHint(e));
     }
     id = started.settings.id;
     started.search.on('event', (e: SearchEvent) => this.onEvent(id, e));
@@ -125,7 +129,7 @@ export class RatchetService {
       .run()
       .then(
         (summary) => this.events.log(id, `search ${id} stopped: ${summary.stoppedBecause}`),
-        (e: unknown) => this.events.log(id, `search ${id} failed: ${e instanceof RatchetError ? e.describe() : String(e)}`),
+        (e: unknown) => this.events.log(id, started.secrets.redact(`search ${id} failed: ${e instanceof RatchetError ? e.describe() : String(e)}`)),
       )
       .finally(() => {
         for (const t of this.live.get(id)?.tails.values() ?? []) t.stop();
