@@ -29,6 +29,36 @@ def _parser():
     train.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     train.add_argument("--max-log-bytes", type=int, default=16 * 1024 * 1024)
     train.add_argument("--kill-grace-seconds", type=float, default=5.0)
+    train.add_argument("--run-root", default=None,
+                       help="the run's own folder (default --cwd): writes elsewhere are reported")
+    train.add_argument("--metric", default=None,
+                       help="the metric's name: the evaluator's value is reported under it and "
+                       "compared with the printed one")
+    train.add_argument("--evaluate", default=None, metavar="PATH:FUNCTION",
+                       help="the protected evaluation function (PATH relative to --cwd): its return "
+                       "value is the metric")
+    train.add_argument("--training-budget-seconds", type=float, default=None,
+                       help="training the task promises before evaluating, by the harness's clock")
+    train.add_argument("--training-allowance-seconds", type=float, default=None,
+                       help="allowed past the training budget (default max(10, budget/4))")
+    train.add_argument("--evaluation-only", nargs="*", default=[],
+                       help="files or folders (relative to --cwd) only the evaluator may read")
+    train.add_argument("--probe", action="append", default=[], choices=["causal-lm"],
+                       help="require a probe (default: each probe runs where it applies)")
+    train.add_argument("--no-probes", action="store_true", help="run no model probe")
+    train.add_argument("--guard-function", default=None, metavar="PATH:FUNCTION",
+                       help="a function outside the run's folder, called with the evaluator's "
+                       "arguments after it: the guard metric")
+    train.add_argument("--guard-command", default=None,
+                       help="a command run after training in --cwd; its output names the guard metric")
+    train.add_argument("--guard-metric", default=None)
+    train.add_argument("--guard-timeout-seconds", type=float, default=600.0)
+    train.add_argument("--no-instrument", action="store_true",
+                       help="run without the in-run instrumentation (metric self-reported)")
+    train.add_argument("--disable-check", action="append", default=[],
+                       help="switch one check off (for testing the checks themselves)")
+    train.add_argument("--scrub-env", action="append", default=[], metavar="NAME",
+                       help="an environment variable the run must not see")
 
     kernel = sub.add_parser("kernel", help="check and time a kernel candidate")
     common(kernel)
@@ -69,6 +99,8 @@ def _parser():
                         "change: hashed before the workers start and after they end")
     kernel.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the workers")
+    kernel.add_argument("--scrub-env", action="append", default=[], metavar="NAME",
+                        help="an environment variable the workers must not see")
     kernel.add_argument("--min-round-ms", type=float, default=100.0,
                         help="GPU: calls per round are enough for this much measured time")
     kernel.add_argument("--no-interleave", action="store_true",

@@ -12,6 +12,13 @@ import unittest
 from tests.helpers import harness_cmd, harness_env, of_type, parse_events, pid_alive, run_harness
 
 
+def _audit(events, check):
+    found = [e for e in of_type(events, "audit") if e["check"] == check]
+    if len(found) != 1:
+        raise AssertionError("expected one %s audit, got %r" % (check, of_type(events, "audit")))
+    return found[0]
+
+
 def _read_int(path):
     with open(path) as handle:
         return int(handle.read())
@@ -122,23 +129,23 @@ class TrainModeTest(unittest.TestCase):
     def test_protected_file_edited_by_the_run_fails_the_audit(self):
         self.write("prepare.py", "EVAL_TOKENS = 100\n")
         _, events = self.train("echo 'EVAL_TOKENS = 1' > prepare.py", "--protect", "prepare.py")
-        audit = of_type(events, "audit")[0]
-        self.assertEqual((audit["check"], audit["verdict"]), ("protected_files", "fail"))
+        audit = _audit(events, "protected_files")
+        self.assertEqual(audit["verdict"], "fail")
         self.assertEqual(audit["evidence"]["changed"], ["prepare.py"])
 
     def test_protected_folder_untouched_passes_and_new_file_inside_fails(self):
         os.mkdir(os.path.join(self.dir, "data"))
         self.write("data/val.bin", "abc")
         _, events = self.train("true", "--protect", "data")
-        self.assertEqual(of_type(events, "audit")[0]["verdict"], "pass")
+        self.assertEqual(_audit(events, "protected_files")["verdict"], "pass")
         _, events = self.train("echo x > data/extra.bin", "--protect", "data")
-        audit = of_type(events, "audit")[0]
+        audit = _audit(events, "protected_files")
         self.assertEqual(audit["verdict"], "fail")
         self.assertEqual(audit["evidence"]["added"], [os.path.join("data", "extra.bin")])
 
     def test_protected_file_missing_at_start_is_a_warning(self):
         _, events = self.train("true", "--protect", "nope.py")
-        self.assertEqual(of_type(events, "audit")[0]["verdict"], "warn")
+        self.assertEqual(_audit(events, "protected_files")["verdict"], "warn")
 
     def test_seed_and_experiment_id_reach_the_command_environment(self):
         _, events = self.train('echo "seed: $RATCHET_SEED"; echo "id=$RATCHET_EXPERIMENT_ID"',

@@ -84,10 +84,11 @@ class WorkerRun:
     from a result file only the harness reads back."""
 
     def __init__(self, emitter, cancel, phase, plan_path, timeout, gpu, max_log_bytes=1 << 20,
-                 extra_env=None):
+                 extra_env=None, scrub_env=()):
         self.emitter, self.cancel, self.phase = emitter, cancel, phase
         self.plan_path, self.timeout, self.gpu = plan_path, timeout, gpu
         self.extra_env = dict(extra_env or {})
+        self.scrub_env = tuple(scrub_env or ())
         self.max_log_bytes = max_log_bytes
         self.log_bytes = 0
         self.reason = None
@@ -100,7 +101,7 @@ class WorkerRun:
     def run(self):
         fd, result_path = tempfile.mkstemp(prefix="ratchet-%s-" % self.phase, suffix=".jsonl")
         os.close(fd)
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in self.scrub_env}
         env.update(self.extra_env)
         env["PYTHONPATH"] = RUNNER_ROOT + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
@@ -292,7 +293,8 @@ def _worker_env(args):
 def _run_workers(args, emitter, cancel, plan, plan_path, finish, failed):
     started = finish.started
     check = WorkerRun(emitter, cancel, "check", plan_path, _worker_timeout(args, started),
-                      args.gpu, extra_env=_worker_env(args))
+                      args.gpu, extra_env=_worker_env(args),
+                      scrub_env=getattr(args, "scrub_env", None))
     records = check.run()
     env_record = next((r for r in records if r.get("kind") == "environment"), None)
     if env_record:
@@ -315,7 +317,8 @@ def _run_workers(args, emitter, cancel, plan, plan_path, finish, failed):
         return finish("failed" if failed else "ok")
 
     timer = WorkerRun(emitter, cancel, "time", plan_path, _worker_timeout(args, started),
-                      args.gpu, extra_env=_worker_env(args))
+                      args.gpu, extra_env=_worker_env(args),
+                      scrub_env=getattr(args, "scrub_env", None))
     trecords = timer.run()
     failed = _emit_audits(emitter, trecords, "time") or failed
     if timer.reason in ("cancelled", "timeout"):
