@@ -1,8 +1,9 @@
-// Read-only views of a workspace's searches for `status`, `log`, `show` and `apply`: nothing here
-// takes a lock or writes, so these work while a search is running.
+// Views of a workspace's searches for `status`, `log`, `show`, `apply` and `accept`: nothing here
+// takes a lock, so these work while a search is running. Only `accept` writes, one whole journal
+// line appended, which a running search reads back.
 import { RatchetError } from './errors';
 import { diffCommits, applyToWorkingTree } from './git/repo';
-import { experimentsOf, readJournal } from './journal/journal';
+import { experimentsOf, JournalWriter, readJournal } from './journal/journal';
 import { journalPath, listSearches, readLock, readSettings, type SearchSettings } from './journal/store';
 import type { ExperimentRecord } from './types';
 import { bestExperiment } from './search/decide';
@@ -55,6 +56,12 @@ export async function cumulativePatch(repoRoot: string, view: SearchView, e: Exp
 
 /** Applies a kept experiment's change (from the baseline) to the user's working tree. */
 export async function applyExperiment(repoRoot: string, view: SearchView, e: ExperimentRecord): Promise<string> {
+  if (e.verdict.kind === 'suspect') {
+    throw new RatchetError(
+      `experiment ${e.id} is held for review: ${e.verdict.reason}`,
+      `review it with \`ratchet show ${e.id}\`; if the gain is real, \`ratchet accept ${e.id}\`, then apply it`,
+    );
+  }
   if (e.verdict.kind !== 'kept') {
     throw new RatchetError(
       `experiment ${e.id} was not kept (${e.verdict.kind}); only verified improvements are applied`,
@@ -65,4 +72,54 @@ export async function applyExperiment(repoRoot: string, view: SearchView, e: Exp
   if (patch.trim() === '') throw new RatchetError(`experiment ${e.id} changes nothing relative to the baseline`);
   await applyToWorkingTree(repoRoot, patch);
   return patch;
+}
+
+/** The search's results held for review (suspect), in order. */
+export function heldForReview(view: SearchView): ExperimentRecord[] {
+  return view.experiments.filter((e) => e.verdict.kind === 'suspect');
+}
+
+export interface Accepted {
+  /** The experiment as it now reads: kept, with `accepted` set. */
+  experiment: ExperimentRecord;
+  /** The search as it reads after the acceptance. */
+  view: SearchView;
+  /** Whether the accepted result is now the search's best. */
+  isBest: boolean;
+}
+
+/**
+ * Accepts a suspect result a person reviewed: one `accepted` record appended to the journal (a
+ * running search appends with O_APPEND too, so whole lines never interleave), after which it
+ * counts as kept everywhere. Anything but a suspect result is refused with what to do instead.
+ */
+export function acceptExperiment(repoRoot: string, view: SearchView, id: string, reason: string, by: 'cli' | 'editor'): Accepted {
+  const e = findExperiment(view, id);
+  if (e.verdict.kind !== 'suspect') throw notAcceptable(view, e);
+  const journal = new JournalWriter(journalPath(repoRoot, view.settings.id));
+  try {
+    journal.append({ type: 'accepted', at: new Date().toISOString(), id: e.id, by, reason: reason.trim() });
+  } finally {
+    journal.close();
+  }
+  const after = viewSearch(repoRoot, view.settings.id);
+  const experiment = findExperiment(after, e.id);
+  return { experiment, view: after, isBest: after.best?.id === e.id };
+}
+
+function notAcceptable(view: SearchView, e: ExperimentRecord): RatchetError {
+  const v = e.verdict;
+  if (v.kind === 'kept') {
+    const what = e.accepted ? `was already accepted (${e.accepted.by}, ${e.accepted.at})` : 'is already kept: it beat its parent beyond the noise';
+    return new RatchetError(`experiment ${e.id} ${what}`, `apply it with \`ratchet apply ${e.id}\``);
+  }
+  const why = 'reason' in v ? `${v.kind}: ${v.reason}` : v.kind;
+  const held = heldForReview(view).map((x) => x.id);
+  const hint =
+    v.kind === 'flagged'
+      ? `a suspected reward hack is never kept; read its audit with \`ratchet show ${e.id}\``
+      : held.length > 0
+        ? `held for review in this search: ${held.join(', ')} (see \`ratchet show ${held[0]}\`)`
+        : 'no result of this search is held for review; `ratchet log` lists the verdicts';
+  return new RatchetError(`experiment ${e.id} was not held for review (${why}); only a suspect result can be accepted`, hint);
 }

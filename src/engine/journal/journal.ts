@@ -16,6 +16,8 @@ export type JournalRecord =
   | { type: 'experiment'; at: string; experiment: ExperimentRecord }
   | { type: 'best'; at: string; id: string; mean: number }
   | { type: 'metric-chosen'; at: string; name: string; direction: 'lower' | 'higher' }
+  /** A person accepted a suspect result after reviewing it: from then on it counts as kept. */
+  | { type: 'accepted'; at: string; id: string; by: 'cli' | 'editor'; reason: string }
   | { type: 'search-stopped'; at: string; reason: string };
 
 export interface JournalContents {
@@ -109,9 +111,23 @@ function endOfLastLine(fd: number): number | undefined {
   return 0;
 }
 
-/** The journal's finished experiments, in order, with the latest record of each id winning. */
+/**
+ * The journal's finished experiments, in order, with the latest record of each id winning. A
+ * suspect experiment a person accepted reads as kept, with who accepted it, when and why.
+ */
 export function experimentsOf(records: readonly JournalRecord[]): ExperimentRecord[] {
   const byId = new Map<string, ExperimentRecord>();
-  for (const r of records) if (r.type === 'experiment') byId.set(r.experiment.id, r.experiment);
+  const accepted = new Map<string, Extract<JournalRecord, { type: 'accepted' }>>();
+  for (const r of records) {
+    if (r.type === 'experiment') byId.set(r.experiment.id, r.experiment);
+    if (r.type === 'accepted') accepted.set(r.id, r);
+  }
+  // Applied to the latest record, whichever was written last: only a suspect verdict changes.
+  for (const [id, a] of accepted) {
+    const e = byId.get(id);
+    if (e?.verdict.kind !== 'suspect') continue;
+    const { improvement, threshold } = e.verdict;
+    byId.set(id, { ...e, verdict: { kind: 'kept', improvement, threshold }, accepted: { at: a.at, by: a.by, reason: a.reason } });
+  }
   return [...byId.values()];
 }
