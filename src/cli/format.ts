@@ -1,4 +1,5 @@
 // Text shared by the commands: how a verdict, a metric and a table look in a terminal.
+import type { Provenance } from '../engine/provenance';
 import type { ExperimentRecord } from '../engine/types';
 
 export function fmtValue(v: number | undefined): string {
@@ -20,15 +21,29 @@ export function fmtDelta(e: ExperimentRecord, parent: ExperimentRecord | undefin
   return `${d >= 0 ? '+' : '−'}${fmtValue(Math.abs(d))}`;
 }
 
+/** The verdict as a column shows it: a kept result a person accepted says so. */
 export function verdictWord(e: ExperimentRecord): string {
-  return e.verdict.kind;
+  return e.verdict.kind === 'kept' && e.accepted ? 'kept (accepted)' : e.verdict.kind;
+}
+
+/** "accepted by cli on 2026-11-23 18:49: the warm-up explains it" */
+export function acceptedText(a: NonNullable<ExperimentRecord['accepted']>): string {
+  const when = a.at.replace('T', ' ').slice(0, 16);
+  return `accepted by ${a.by} on ${when}${a.reason ? `: ${a.reason}` : ''}`;
+}
+
+/** " (self-reported)" after a value whose metric is what the script printed; '' otherwise. */
+export function provenanceMark(p: Provenance | undefined): string {
+  return p === 'self-reported' ? ' (self-reported)' : '';
 }
 
 export function verdictReason(e: ExperimentRecord): string {
   const v = e.verdict;
   switch (v.kind) {
-    case 'kept':
-      return `better by ${fmtValue(v.improvement)} (> ${fmtValue(v.threshold)} noise margin)`;
+    case 'kept': {
+      const gain = `better by ${fmtValue(v.improvement)} (> ${fmtValue(v.threshold)} noise margin)`;
+      return e.accepted ? `${gain}; held for review, then ${acceptedText(e.accepted)}` : gain;
+    }
     case 'discarded':
     case 'failed':
     case 'rejected':

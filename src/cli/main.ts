@@ -2,7 +2,7 @@
 // folder; `ratchet help` lists them.
 import { isRatchetError } from '../engine/errors';
 import { registerBuiltInProposers } from '../engine/proposers/builtin';
-import { applyCommand, inspectHelp, logCommand, showCommand, statusCommand, stopCommand } from './commands/inspect';
+import { acceptCommand, applyCommand, inspectHelp, logCommand, showCommand, statusCommand, stopCommand } from './commands/inspect';
 import { searchCommand, searchHelp } from './commands/search';
 import { processIo, type Io } from './io';
 
@@ -13,7 +13,8 @@ ${searchHelp}
 ${inspectHelp}
 
 Searches are recorded in .ratchet/ (git-ignored) and as commits under refs/ratchet/.
-Your working tree and index are never changed, except by \`ratchet apply\`.`;
+Your working tree and index are never changed, except by \`ratchet apply\`.
+A result that looks too good to be true is held for review until you \`ratchet accept\` it.`;
 
 const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   search: searchCommand,
@@ -21,6 +22,7 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   log: logCommand,
   show: showCommand,
   apply: applyCommand,
+  accept: acceptCommand,
   stop: stopCommand,
 };
 

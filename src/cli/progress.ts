@@ -2,8 +2,9 @@
 // line redrawn in place (runs done / running / queued, best so far, ETA). Not on a TTY: plain
 // lines only, so logs and CI output stay readable.
 import type { Search, SearchEvent } from '../engine/search/search';
-import type { ExperimentRecord } from '../engine/types';
-import { fmtDelta, fmtDuration, fmtMetric, fmtValue, verdictReason } from './format';
+import { metricProvenance } from '../engine/provenance';
+import type { ExperimentRecord, KernelSpec } from '../engine/types';
+import { fmtDelta, fmtDuration, fmtMetric, fmtValue, provenanceMark, verdictReason } from './format';
 
 export interface ProgressOptions {
   out: NodeJS.WriteStream;
@@ -11,6 +12,8 @@ export interface ProgressOptions {
   deadline?: number;
   maxExperiments?: number;
   parallel: number;
+  /** A kernel task's kernel: its values are the harness's own, even in records that do not say so. */
+  kernel?: KernelSpec;
 }
 
 export class Progress {
@@ -25,6 +28,7 @@ export class Progress {
   private timer: NodeJS.Timeout | undefined;
   private statusShown = false;
   private finishedCount = 0;
+  private held = new Set<string>();
 
   constructor(private readonly opts: ProgressOptions) {}
 
@@ -38,6 +42,7 @@ export class Progress {
   preload(history: readonly ExperimentRecord[]): void {
     for (const e of history) this.experiments.set(e.id, e);
     this.finishedCount = history.filter((e) => e.id !== 'e0').length;
+    this.held = new Set(history.filter((e) => e.verdict.kind === 'suspect').map((e) => e.id));
   }
 
   stop(): void {
@@ -75,15 +80,18 @@ export class Progress {
         if (x.verdict.kind === 'baseline') {
           this.baseline = x;
           this.best = x;
-          this.line(`Baseline ${this.metricName} ${fmtMetric(x)} — noise (1σ) ${fmtValue(x.spread ?? 0)}`);
+          this.line(`Baseline ${this.metricName} ${fmtMetric(x)}${this.selfReported(x)} — noise (1σ) ${fmtValue(x.spread ?? 0)}`);
           break;
         }
         this.finishedCount++;
         if (e.isBest) this.best = x;
         const parent = x.parent ? this.experiments.get(x.parent) : undefined;
-        const mark = e.isBest ? '★' : x.verdict.kind === 'kept' ? '+' : x.verdict.kind === 'flagged' ? '!' : ' ';
+        if (x.verdict.kind === 'suspect') this.held.add(x.id);
+        else this.held.delete(x.id);
+        const mark = e.isBest ? '★' : x.verdict.kind === 'kept' ? '+' : x.verdict.kind === 'flagged' ? '!' : x.verdict.kind === 'suspect' ? '?' : ' ';
         const why = x.verdict.kind === 'kept' ? '' : `  (${verdictReason(x)})`;
-        this.line(`${mark} ${x.id.padEnd(4)} ${x.verdict.kind.padEnd(9)} ${fmtMetric(x).padEnd(22)} ${fmtDelta(x, parent).padEnd(9)} ${x.hypothesis}${why}`);
+        const value = fmtMetric(x) + (e.isBest ? this.selfReported(x) : '');
+        this.line(`${mark} ${x.id.padEnd(4)} ${x.verdict.kind.padEnd(9)} ${value.padEnd(22)} ${fmtDelta(x, parent).padEnd(9)} ${x.hypothesis}${why}`);
         break;
       }
       case 'experiment-started':
@@ -93,10 +101,21 @@ export class Progress {
 
   private statusText(): string {
     const elapsed = Date.now() - this.started;
-    const bestPart = this.best?.mean !== undefined ? `best ${fmtValue(this.best.mean)} (${this.best.id})` : 'best —';
+    const self = this.best && metricProvenance(this.best, this.kernelTask) === 'self-reported' ? ', self-reported' : '';
+    const bestPart = this.best?.mean !== undefined ? `best ${fmtValue(this.best.mean)} (${this.best.id}${self})` : 'best —';
     const gain = this.best && this.baseline && this.best !== this.baseline ? ` ${fmtDelta(this.best, this.baseline)} vs baseline` : '';
+    const held = this.held.size > 0 ? ` · ${this.held.size} held for review` : '';
     const eta = this.eta();
-    return `[${fmtDuration(elapsed)}] ${this.finishedCount} done · ${this.runsRunning} running · ${this.queued()} queued · ${bestPart}${gain} · ${eta ? `ETA ${eta}` : 'no limit: Ctrl-C to stop'}`;
+    return `[${fmtDuration(elapsed)}] ${this.finishedCount} done · ${this.runsRunning} running · ${this.queued()} queued · ${bestPart}${gain}${held} · ${eta ? `ETA ${eta}` : 'no limit: Ctrl-C to stop'}`;
+  }
+
+  private get kernelTask(): { kernel?: KernelSpec } {
+    return { kernel: this.opts.kernel };
+  }
+
+  /** " (self-reported)" after a value the script printed. */
+  private selfReported(x: ExperimentRecord): string {
+    return provenanceMark(metricProvenance(x, this.kernelTask));
   }
 
   private queued(): number {

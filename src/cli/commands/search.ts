@@ -12,7 +12,9 @@ import { defaultGuidanceFile } from '../../engine/proposers/llm/guidance';
 import type { ProposerOptions } from '../../engine/proposers/registry';
 import type { SearchSummary } from '../../engine/search/search';
 import { durationOption, intOption, numberOption, parse } from '../args';
-import { fmtDelta, fmtMetric, fmtValue } from '../format';
+import { fmtDelta, fmtMetric, fmtValue, provenanceMark } from '../format';
+import { metricProvenance, selfReportedNote } from '../../engine/provenance';
+import type { Task } from '../../engine/types';
 import { totalUsage, usageText } from '../../engine/llm/usage';
 import { Progress } from '../progress';
 import { terminalPrompts } from '../ssh-prompts';
@@ -194,6 +196,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       deadline: settings.timeLimitSeconds !== undefined ? Date.now() + settings.timeLimitSeconds * 1000 : undefined,
       maxExperiments: settings.maxRuns,
       parallel: settings.parallel,
+      kernel: settings.task.kernel,
     });
     io.out(`${started.resumed ? 'Resuming' : 'Starting'} search ${settings.id} on ${settings.file}`);
     const what = settings.task.kernel
@@ -209,7 +212,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       progress.stop();
       started.release();
     }
-    printSummary(summary, search.metric.name, io);
+    printSummary(summary, search.metric.name, settings.task, io);
     if (started.inferred) await offerToSave(settings.task, search.metric, values['save-task'] === true, io);
     return abort.signal.aborted ? 130 : 0;
   } catch (e) {
@@ -221,17 +224,19 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
-function printSummary(s: SearchSummary, metric: string, io: Io): void {
+/** The search's last words: baseline, best and the path to it, counts, and what waits for review. */
+export function printSummary(s: SearchSummary, metric: string, task: Task, io: Io): void {
   const counts = new Map<string, number>();
   for (const e of s.experiments) if (e.id !== 'e0') counts.set(e.verdict.kind, (counts.get(e.verdict.kind) ?? 0) + 1);
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  const self = (e: typeof s.best) => provenanceMark(metricProvenance(e, task));
   io.out('');
   io.out(`Search ${s.searchId} stopped: ${s.stoppedBecause}`);
-  io.out(`  baseline  ${s.baseline.id.padEnd(5)} ${metric} ${fmtMetric(s.baseline)}   noise (1σ) ${fmtValue(s.noise)}`);
+  io.out(`  baseline  ${s.baseline.id.padEnd(5)} ${metric} ${fmtMetric(s.baseline)}${self(s.baseline)}   noise (1σ) ${fmtValue(s.noise)}`);
   if (s.best.id !== s.baseline.id && s.best.mean !== undefined && s.baseline.mean !== undefined) {
     const rel = ((s.best.mean - s.baseline.mean) / Math.abs(s.baseline.mean)) * 100;
     const sigmas = s.noise > 0 ? `, ${(Math.abs(s.best.mean - s.baseline.mean) / s.noise).toFixed(1)}σ` : '';
-    io.out(`  best      ${s.best.id.padEnd(5)} ${metric} ${fmtMetric(s.best)}   ${fmtDelta(s.best, s.baseline)} (${rel.toFixed(1)}%${sigmas})`);
+    io.out(`  best      ${s.best.id.padEnd(5)} ${metric} ${fmtMetric(s.best)}${self(s.best)}   ${fmtDelta(s.best, s.baseline)} (${rel.toFixed(1)}%${sigmas})`);
     const chain = [];
     for (let e = s.best; e.parent; e = s.experiments.find((x) => x.id === e.parent)!) chain.unshift(`${e.id}: ${e.hypothesis}`);
     io.out(`  path      ${chain.join('\n            ')}`);
@@ -241,7 +246,13 @@ function printSummary(s: SearchSummary, metric: string, io: Io): void {
   io.out(`  ${total} experiments: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}`);
   const usage = totalUsage(s.experiments);
   if (usage.calls > 0) io.out(`  model     ${usageText(usage)}`);
+  for (const e of s.experiments.filter((x) => x.verdict.kind === 'suspect')) {
+    const reason = e.verdict.kind === 'suspect' ? e.verdict.reason : '';
+    io.out(`  held for review: ${e.id} — ${reason}; review with \`ratchet show ${e.id}\`, accept with \`ratchet accept ${e.id}\``);
+  }
   if (s.best.id !== s.baseline.id) io.out(`  review: ratchet show ${s.best.id}    apply to your working tree: ratchet apply ${s.best.id}`);
+  const note = selfReportedNote(metric, [s.baseline, s.best], task);
+  if (note) io.out(`  ${note}`);
 }
 
 async function offerToSave(task: Parameters<typeof saveTask>[0], metric: { name: string; direction: 'lower' | 'higher' }, save: boolean, io: Io): Promise<void> {
