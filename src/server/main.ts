@@ -22,7 +22,7 @@ import { registerBuiltInProposers } from '../engine/proposers/builtin';
 import { createEditorModel } from './editorModel';
 import { ClientRequests, EXPERIMENT_SCHEME, experimentDocPath, Notifications, Requests, type ApiKeyParams, type ApiKeyResult, type LogLine, type SearchUpdate } from './protocol';
 import { RatchetService } from './service';
-import { codeLensTitle, experimentForLine, findingsInBaseline, findingsInExperiment, hoverMarkdown, searchInfo, type PlacedFinding } from './views';
+import { codeLensTitle, experimentForLine, findingsInBaseline, findingsInExperiment, heldInBaseline, heldInExperiment, hoverMarkdown, searchInfo, type PlacedFinding } from './views';
 import { unfinishedOf } from './service';
 
 registerBuiltInProposers();
@@ -33,7 +33,7 @@ let folders: string[] = [];
 const service = new RatchetService(() => folders, {
   updated(searchId, kind, message) {
     connection.sendNotification(Notifications.searchUpdated, { searchId, kind, message } satisfies SearchUpdate);
-    if (kind === 'experiment-finished' || kind === 'started' || kind === 'stopped' || kind === 'metric-chosen') scheduleRefresh();
+    if (kind === 'experiment-finished' || kind === 'started' || kind === 'stopped' || kind === 'metric-chosen' || kind === 'accepted') scheduleRefresh();
   },
   log(searchId, text) {
     connection.sendNotification(Notifications.log, { searchId, text } satisfies LogLine);
@@ -92,6 +92,7 @@ connection.onRequest(Requests.fileAt, handle(service.fileAt.bind(service)));
 connection.onRequest(Requests.mergePlan, handle(service.mergePlan.bind(service)));
 connection.onRequest(Requests.runLog, handle(service.runLog.bind(service)));
 connection.onRequest(Requests.researchFiles, handle(service.researchFiles.bind(service)));
+connection.onRequest(Requests.acceptExperiment, handle(service.acceptExperiment.bind(service)));
 
 connection.onCodeLens(async ({ textDocument }): Promise<CodeLens[]> => {
   if (!textDocument.uri.startsWith('file:')) return [];
@@ -101,6 +102,7 @@ connection.onCodeLens(async ({ textDocument }): Promise<CodeLens[]> => {
   const range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   const lenses: CodeLens[] = [{ range, command: { title: `Ratchet: ${codeLensTitle(info)}`, command: 'ratchet.openDashboard' } }];
   if (info.best && info.best.id !== 'e0') lenses.push({ range, command: { title: 'Review', command: 'ratchet.reviewBest', arguments: [info.id] } });
+  for (const h of info.held ?? []) lenses.push({ range, command: { title: `Review ${h.id} (held for review)`, command: 'ratchet.reviewExperiment', arguments: [{ searchId: info.id, experimentId: h.id }] } });
   return lenses;
 });
 
@@ -114,10 +116,10 @@ connection.onHover(async ({ textDocument, position }) => {
   const e = experimentForLine(kept, found.view.settings.file, text);
   if (!e) return null;
   const parent = found.view.experiments.find((x) => x.id === e.parent);
-  return { contents: { kind: 'markdown', value: hoverMarkdown(e, parent, found.view.metric.name) } };
+  return { contents: { kind: 'markdown', value: hoverMarkdown(e, parent, found.view.metric.name, found.view.settings.task) } };
 });
 
-// ---- diagnostics: every suspected hack of the latest search on each file ----
+// ---- diagnostics: every suspected hack and every result held for review of the latest search on each file ----
 
 let published = new Set<string>();
 let refreshTimer: NodeJS.Timeout | undefined;
@@ -144,10 +146,10 @@ async function refresh(): Promise<void> {
     const { repoRoot, view } = await service.locate(info.id);
     if (!listSearches(repoRoot).some((s) => s.id === info.id)) continue;
     for (const e of view.experiments) {
-      if (e.audit.length === 0 || !e.commit) continue;
+      if ((e.audit.length === 0 && e.verdict.kind !== 'suspect') || !e.commit) continue;
       const patch = await cumulativePatch(repoRoot, view, e);
-      add(pathToFileURL(info.path).href, findingsInBaseline(e, view.settings.file, patch));
-      add(`${EXPERIMENT_SCHEME}:${encodeURI(experimentDocPath(info.id, e.id, view.settings.file))}`, findingsInExperiment(e, view.settings.file));
+      add(pathToFileURL(info.path).href, [...findingsInBaseline(e, view.settings.file, patch), ...heldInBaseline(e, view.settings.file, patch)]);
+      add(`${EXPERIMENT_SCHEME}:${encodeURI(experimentDocPath(info.id, e.id, view.settings.file))}`, [...findingsInExperiment(e, view.settings.file), ...heldInExperiment(e, view.settings.file)]);
     }
   }
   for (const uri of published) if (!next.has(uri)) connection.sendDiagnostics({ uri, diagnostics: [] });

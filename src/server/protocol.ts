@@ -1,7 +1,8 @@
 // The ratchet/* requests and notifications between the extension and the engine's language
 // server. Plain data only: this file is shared by both sides and imports neither.
 import type { UsageTotal } from '../engine/llm/usage';
-import type { AuditFinding, Direction, ExperimentRecord, ProposalUsage } from '../engine/types';
+import type { Provenance } from '../engine/provenance';
+import type { AuditFinding, Direction, ExperimentRecord, ModelReview, ProposalUsage } from '../engine/types';
 
 export const Requests = {
   startSearch: 'ratchet/startSearch',
@@ -14,6 +15,8 @@ export const Requests = {
   mergePlan: 'ratchet/mergePlan',
   runLog: 'ratchet/runLog',
   researchFiles: 'ratchet/researchFiles',
+  /** Accept a result held for review (suspect) as a real gain: it is kept from then on. */
+  acceptExperiment: 'ratchet/accept',
 } as const;
 
 /** Requests the server sends the client: what only the editor has. */
@@ -159,10 +162,18 @@ export interface ExperimentView {
   other?: string;
   /** What the model calls behind it cost. */
   usage?: ProposalUsage;
+  /** Where its metric came from; absent when no run produced a value. */
+  provenance?: Provenance;
+  /** The auditor model's opinion, when one was asked. */
+  review?: ModelReview;
+  /** Set when a person accepted it after it was held for review (it is then kept). */
+  accepted?: { at: string; by: string; reason: string };
 }
 
 /** Model calls summed over a search. */
 export type { UsageTotal };
+/** Where a metric came from: 'evaluator', 'harness' or 'self-reported'. */
+export type { Provenance };
 
 /** A thread of research as the tree shows it. */
 export interface ThreadSummary {
@@ -202,6 +213,22 @@ export interface SearchInfo {
   threads?: ThreadSummary[];
   /** What its model calls cost so far; absent when no model made its experiments. */
   usage?: UsageTotal;
+  /** Where the numbers the search stands on (its best, else its baseline) came from. */
+  provenance?: Provenance;
+  /** Results held for review (suspect), waiting for a person to accept them; absent when none. */
+  held?: { id: string; reason: string }[];
+}
+
+export interface AcceptParams extends ExperimentRef {
+  /** Why the person believes the gain, for the journal. */
+  reason?: string;
+}
+
+export interface AcceptResult {
+  /** The experiment as it now reads: kept. */
+  experiment: ExperimentView;
+  /** Whether it is now the search's best. */
+  isBest: boolean;
 }
 
 /** Where a search's research memory lives: the notes the model keeps, the guidance the user writes. */

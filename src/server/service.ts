@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { LogTail } from './logTail';
 import * as path from 'node:path';
 import { RatchetError } from '../engine/errors';
-import { cumulativePatch, findExperiment, resolveSearch, viewSearch, type SearchView } from '../engine/inspect';
+import { acceptExperiment, cumulativePatch, findExperiment, resolveSearch, viewSearch, type SearchView } from '../engine/inspect';
 import { diffCommits, findRepoRoot, readFileAt } from '../engine/git/repo';
 import { readJournal } from '../engine/journal/journal';
 import { journalPath, listSearches, searchDir, type SearchSettings } from '../engine/journal/store';
@@ -17,6 +17,8 @@ import { noPrompts, SshRunner } from '../engine/runners/ssh';
 import { scrubNames, Secrets } from '../engine/secrets/secrets';
 import type { ExperimentRecord } from '../engine/types';
 import type {
+  AcceptParams,
+  AcceptResult,
   ExperimentDiff,
   ExperimentDiffParams,
   ExperimentRef,
@@ -271,6 +273,17 @@ export class RatchetService {
       return `no finished run logs for ${e.id} yet (they appear under ${prefix}*)`;
     }
     return logs.map((f) => `==> ${path.relative(repoRoot, f)} <==\n${readFileSync(f, 'utf8')}`).join('\n');
+  }
+
+  /** Accepts a result held for review: the engine appends the acceptance to the journal, where a
+   * running search finds it too; the views are told to refresh. */
+  async acceptExperiment(p: AcceptParams): Promise<AcceptResult> {
+    const { repoRoot, view } = await this.locate(p.searchId);
+    const accepted = acceptExperiment(repoRoot, view, p.experimentId, p.reason ?? '', 'editor');
+    this.events.log(p.searchId, `${accepted.experiment.id} accepted after review${accepted.isBest ? ' (new best)' : ''}${p.reason ? `: ${p.reason}` : ''}`);
+    this.events.updated(p.searchId, 'accepted');
+    const experiment = experimentViews(accepted.view, []).find((e) => e.id === accepted.experiment.id)!;
+    return { experiment, isBest: accepted.isBest };
   }
 
   /** The search view and its repository; searches in any open folder's repository are found. */

@@ -4,8 +4,9 @@ import { parsePatch } from 'diff';
 import * as path from 'node:path';
 import type { SearchView } from '../engine/inspect';
 import { totalUsage } from '../engine/llm/usage';
+import { metricProvenance } from '../engine/provenance';
 import { isOpen, threadViews } from '../engine/search/policy';
-import type { AuditFinding, Direction, ExperimentRecord } from '../engine/types';
+import type { AuditFinding, Direction, ExperimentRecord, Task } from '../engine/types';
 import type { ExperimentView, SearchInfo, ThreadSummary, UsageTotal } from './protocol';
 
 /** An experiment the journal says was started and has not finished. */
@@ -36,6 +37,7 @@ export function experimentViews(view: SearchView, unfinished: readonly Unfinishe
       isBest: view.best?.id === e.id,
       hasCommit: e.commit !== undefined,
       ...threadFields(e),
+      ...trustFields(e, view.settings.task),
     };
   });
   // Only a live search has running experiments; a dead one's leftovers are closed on resume.
@@ -53,6 +55,16 @@ function threadFields(e: ExperimentRecord): Pick<ExperimentView, 'thread' | 'int
   if (e.intent) out.intent = e.intent;
   if (e.other) out.other = e.other;
   if (e.usage) out.usage = e.usage;
+  return out;
+}
+
+/** Provenance, model review and acceptance, only those that apply. */
+function trustFields(e: ExperimentRecord, task: Pick<Task, 'kernel'> | undefined): Pick<ExperimentView, 'provenance' | 'review' | 'accepted'> {
+  const out: Pick<ExperimentView, 'provenance' | 'review' | 'accepted'> = {};
+  const provenance = metricProvenance(e, task);
+  if (provenance) out.provenance = provenance;
+  if (e.review) out.review = e.review;
+  if (e.accepted) out.accepted = e.accepted;
   return out;
 }
 
@@ -91,6 +103,9 @@ export function searchInfo(repoRoot: string, view: SearchView, unfinished: reado
   // Only a live search's unfinished experiments are running; a dead one's do not keep a thread open.
   const threads = threadSummaries(view.experiments, view.metric.direction, running ? unfinished : []);
   const usage = usageTotal(view.experiments);
+  const standsOn = view.best ?? baseline;
+  const provenance = standsOn ? metricProvenance(standsOn, view.settings.task) : undefined;
+  const held = view.experiments.flatMap((e) => (e.verdict.kind === 'suspect' ? [{ id: e.id, reason: e.verdict.reason }] : []));
   return {
     id: view.settings.id,
     file: view.settings.file,
@@ -108,6 +123,8 @@ export function searchInfo(repoRoot: string, view: SearchView, unfinished: reado
     // Only when present, so a search without threads or a model reads exactly as before.
     ...(threads ? { threads } : {}),
     ...(usage ? { usage } : {}),
+    ...(provenance ? { provenance } : {}),
+    ...(held.length > 0 ? { held } : {}),
   };
 }
 
@@ -122,19 +139,26 @@ export function fmtDelta(x: number): string {
   return x < 0 ? `\u2212${s}` : `+${s}`;
 }
 
-/** "best 0.9109 val_bpb, −0.026 vs baseline · 37 runs" */
+/** " (self-reported)" after a value the script printed rather than the harness or the evaluator. */
+export function provenanceSuffix(p: SearchInfo['provenance']): string {
+  return p === 'self-reported' ? ' (self-reported)' : '';
+}
+
+/** "best 0.9109 val_bpb, −0.026 vs baseline · 37 runs · 1 held for review" */
 export function codeLensTitle(info: SearchInfo): string {
   const parts: string[] = [];
+  const self = provenanceSuffix(info.provenance);
   if (info.best && info.baseline !== undefined && info.best.id !== 'e0') {
-    parts.push(`best ${fmtValue(info.best.mean)} ${info.metric.name}, ${fmtDelta(info.best.mean - info.baseline)} vs baseline`);
+    parts.push(`best ${fmtValue(info.best.mean)} ${info.metric.name}${self}, ${fmtDelta(info.best.mean - info.baseline)} vs baseline`);
   } else if (info.baseline !== undefined) {
-    parts.push(`baseline ${fmtValue(info.baseline)} ${info.metric.name}, no improvement yet`);
+    parts.push(`baseline ${fmtValue(info.baseline)} ${info.metric.name}${self}, no improvement yet`);
   } else {
     parts.push('measuring the baseline');
   }
   parts.push(`${info.runs} run${info.runs === 1 ? '' : 's'}`);
   if (info.running) parts.push('running');
   if (info.flagged > 0) parts.push(`${info.flagged} flagged`);
+  if (info.held) parts.push(`${info.held.length} held for review`);
   return parts.join(' · ');
 }
 
@@ -168,6 +192,30 @@ export function findingsInBaseline(e: ExperimentRecord, file: string, cumulative
     line: Math.max(0, newLineToOld(cumulativePatch, file, f.line + 1) - 1),
     message: `${f.severity === 'hack' ? 'suspected reward hack in' : 'audit warning in'} ${f.message}`,
   }));
+}
+
+/** The warning's words for a result held for review: what it is and what to do about it. */
+function heldMessage(e: ExperimentRecord): string | undefined {
+  if (e.verdict.kind !== 'suspect') return undefined;
+  const review = e.review ? ` (model review by ${e.review.model}: ${e.review.verdict} — ${e.review.reason})` : '';
+  return `${e.id} is held for review: ${e.verdict.reason}${review}. It is not kept until you accept it (Ratchet: Accept Suspect Result…) after reviewing the change.`;
+}
+
+/** A result held for review, as a warning on the first line it changes in its own version of the file. */
+export function heldInExperiment(e: ExperimentRecord, file: string): PlacedFinding[] {
+  const message = heldMessage(e);
+  if (!message) return [];
+  const first = addedLinesOf(e.patch, file)[0];
+  return [{ line: Math.max(0, (first?.line ?? 1) - 1), severity: 'warning', check: 'held-for-review', message }];
+}
+
+/** The same warning on the user's file: where the change from the baseline would go. */
+export function heldInBaseline(e: ExperimentRecord, file: string, cumulativePatch: string): PlacedFinding[] {
+  const message = heldMessage(e);
+  if (!message) return [];
+  const first = addedLinesOf(cumulativePatch, file)[0];
+  const line = first ? newLineToOld(cumulativePatch, file, first.line) : 1;
+  return [{ line: Math.max(0, line - 1), severity: 'warning', check: 'held-for-review', message }];
 }
 
 /**
@@ -236,11 +284,13 @@ export function experimentForLine(kept: readonly ExperimentRecord[], file: strin
   return undefined;
 }
 
-export function hoverMarkdown(e: ExperimentRecord, parent: ExperimentRecord | undefined, metric: string): string {
-  const lines = [`**Ratchet** · changed by experiment \`${e.id}\` (${e.verdict.kind})`, '', e.hypothesis];
+export function hoverMarkdown(e: ExperimentRecord, parent: ExperimentRecord | undefined, metric: string, task?: Pick<Task, 'kernel'>): string {
+  const verdict = e.accepted ? `${e.verdict.kind}, accepted after review` : e.verdict.kind;
+  const lines = [`**Ratchet** · changed by experiment \`${e.id}\` (${verdict})`, '', e.hypothesis];
   if (e.mean !== undefined) {
     const delta = parent?.mean !== undefined ? `, ${fmtDelta(e.mean - parent.mean)} vs ${parent.id}` : '';
-    lines.push('', `${metric} ${fmtValue(e.mean)} ± ${fmtValue(e.spread ?? 0)} over ${e.runs.length} run(s)${delta}`);
+    lines.push('', `${metric} ${fmtValue(e.mean)} ± ${fmtValue(e.spread ?? 0)} over ${e.runs.length} run(s)${delta}${provenanceSuffix(metricProvenance(e, task))}`);
   }
+  if (e.accepted) lines.push('', `Held for review, then accepted by ${e.accepted.by}${e.accepted.reason ? `: ${e.accepted.reason}` : ''}`);
   return lines.join('\n');
 }

@@ -5,7 +5,7 @@ import type { SearchSettings } from '../../src/engine/journal/store';
 import { STALE_AFTER } from '../../src/engine/search/policy';
 import type { SearchInfo } from '../../src/server/protocol';
 import type { ExperimentRecord, Verdict } from '../../src/engine/types';
-import { codeLensTitle, experimentForLine, experimentViews, fmtDelta, newLineToOld, searchInfo, threadSummaries, usageTotal } from '../../src/server/views';
+import { codeLensTitle, experimentForLine, experimentViews, fmtDelta, heldInBaseline, heldInExperiment, hoverMarkdown, newLineToOld, searchInfo, threadSummaries, usageTotal } from '../../src/server/views';
 
 const info = (over: Partial<SearchInfo>): SearchInfo => ({
   id: 's',
@@ -180,4 +180,55 @@ test('experiment views carry thread, intent, other and usage; the search sums th
   assert.equal(info.usage?.inputTokens, 3000);
   assert.ok(Math.abs(info.usage!.costUsd - 0.06) < 1e-12);
   assert.equal(usageTotal([baseline]), undefined);
+});
+
+// ---- results held for review, and where a metric came from ----
+
+const held: Verdict = { kind: 'suspect', reason: 'a gain 12× the largest kept so far', improvement: 0.5, threshold: 0.01 };
+const printedRun = { seed: 0, value: 0.5, metrics: {}, exitCode: 0, outcome: 'ok' as const, durationMs: 1, log: 'l', slot: 's' };
+
+test('a held result is a view of its own, never the best, and the search counts it with its reason', () => {
+  const e1 = rec('e1', { verdict: held, mean: 0.5, runs: [printedRun], review: { model: 'openai:gpt-4o', verdict: 'flag', reason: 'reads the labels' } });
+  const view = searchView([{ ...baseline, runs: [{ ...printedRun, value: 1 }] }, e1]);
+  const [, v1] = experimentViews(view, []);
+  assert.equal(v1!.status, 'suspect');
+  assert.equal(v1!.reason, 'a gain 12× the largest kept so far');
+  assert.equal(v1!.isBest, false);
+  assert.equal(v1!.provenance, 'self-reported');
+  assert.deepEqual(v1!.review, { model: 'openai:gpt-4o', verdict: 'flag', reason: 'reads the labels' });
+  const s = searchInfo('/r', view, [], false);
+  assert.deepEqual(s.held, [{ id: 'e1', reason: 'a gain 12× the largest kept so far' }]);
+  assert.equal(s.provenance, 'self-reported');
+  assert.equal(codeLensTitle(s), 'baseline 1 val_loss (self-reported), no improvement yet · 2 runs · 1 held for review');
+});
+
+test('a search with nothing held and values from its evaluator has no held or self-reported words', () => {
+  const e1 = rec('e1', { verdict: kept, mean: 0.9, runs: [{ ...printedRun, source: 'evaluator' }] });
+  const view = searchView([{ ...baseline, runs: [{ ...printedRun, source: 'evaluator' }] }, e1]);
+  const s = searchInfo('/r', view, [], false);
+  assert.ok(!('held' in s));
+  assert.equal(s.provenance, 'evaluator');
+  assert.equal(codeLensTitle({ ...s, baseline: 1, best: { id: 'e1', mean: 0.9 } }), 'best 0.9 val_loss, −0.1 vs baseline · 2 runs');
+});
+
+test('a held result is a warning on the line it changes, saying it awaits review', () => {
+  const e2 = rec('e2', { verdict: held, patch: patch, review: { model: 'm', verdict: 'flag', reason: 'looks wrong' } });
+  const [inExperiment] = heldInExperiment(e2, 'train.py');
+  assert.equal(inExperiment!.severity, 'warning');
+  assert.equal(inExperiment!.line, 2); // 0-based: "C", the first added line
+  assert.equal(
+    inExperiment!.message,
+    'e2 is held for review: a gain 12× the largest kept so far (model review by m: flag — looks wrong). It is not kept until you accept it (Ratchet: Accept Suspect Result…) after reviewing the change.',
+  );
+  assert.equal(heldInBaseline(e2, 'train.py', patch)[0]!.line, 2);
+  assert.deepEqual(heldInExperiment(rec('e3', { verdict: kept, patch }), 'train.py'), []);
+});
+
+test('a hover on a line an accepted result brought says so, and that its value is self-reported', () => {
+  const e1 = rec('e1', { verdict: kept, mean: 0.5, runs: [printedRun], accepted: { at: '2026-01-01T10:00:00Z', by: 'editor', reason: 'the warm-up explains it' } });
+  const text = hoverMarkdown(e1, baseline, 'val_loss');
+  assert.match(text, /\(kept, accepted after review\)/);
+  assert.match(text, /val_loss 0\.5 ± 0 over 1 run\(s\), −0\.5 vs e0 \(self-reported\)/);
+  assert.match(text, /Held for review, then accepted by editor: the warm-up explains it/);
+  assert.doesNotMatch(hoverMarkdown({ ...e1, runs: [{ ...printedRun, source: 'evaluator' }], accepted: undefined }, baseline, 'val_loss'), /self-reported|accepted/);
 });
