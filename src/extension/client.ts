@@ -6,6 +6,8 @@ import {
   ClientRequests,
   Notifications,
   Requests,
+  type AcceptParams,
+  type AcceptResult,
   type ApiKeyParams,
   type ApiKeyResult,
   type ExperimentDiff,
@@ -79,6 +81,9 @@ export class RatchetApi {
   }
   researchFiles(p: SearchRef): Promise<ResearchFiles> {
     return this.client.sendRequest(Requests.researchFiles, p);
+  }
+  acceptExperiment(p: AcceptParams): Promise<AcceptResult> {
+    return this.client.sendRequest(Requests.acceptExperiment, p);
   }
   onUpdate(fn: (u: SearchUpdate) => void): vscode.Disposable {
     return this.client.onNotification(Notifications.searchUpdated, fn);

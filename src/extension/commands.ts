@@ -9,6 +9,7 @@ import { parseHosts, validHostAddress } from './hosts';
 import { mergeExperiment } from './merge';
 import { budgetSettings, keyedProviderOf, modelSettings } from './modelSettings';
 import { reviewExperiment } from './review';
+import { acceptPrompt } from './viewModel';
 import { defaultGuidanceFile } from '../engine/proposers/llm/guidance';
 import type { ApiKeys } from './secrets';
 import type { SearchStore } from './store';
@@ -163,6 +164,28 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       }
       const outcome = await mergeExperiment(api, ref.searchId!, ref.experimentId!);
       output.appendLine(`Merge of ${ref.experimentId}: ${outcome}.`);
+    }),
+    register('ratchet.acceptExperiment', async (t) => {
+      // From a suspect row, or from the palette: then one of the results held for review.
+      let ref = refOf(t);
+      if (!ref.experimentId) {
+        await store.refresh();
+        const search = ref.searchId ? store.search(ref.searchId) : [...store.searches].reverse().find((s) => s.held);
+        if (!search?.held) return void vscode.window.showInformationMessage('Ratchet: no result is held for review.');
+        const e = await pickExperiment(search, (x) => x.status === 'suspect', 'Which result held for review should be accepted?');
+        if (!e) return;
+        ref = { searchId: search.id, experimentId: e.id };
+      }
+      const e = store.experiments(ref.searchId!).find((x) => x.id === ref.experimentId);
+      if (!e) throw new Error(`no experiment ${ref.experimentId} in search ${ref.searchId}`);
+      const prompt = acceptPrompt(e);
+      const choice = await vscode.window.showWarningMessage(prompt.message, { modal: true, detail: prompt.detail }, 'Review Change', 'Accept');
+      if (choice === 'Review Change') return reviewExperiment(api, ref.searchId!, e.id, 'parent');
+      if (choice !== 'Accept') return;
+      const result = await api.acceptExperiment({ searchId: ref.searchId!, experimentId: e.id });
+      output.appendLine(`Accepted ${e.id} after review${result.isBest ? '; it is now the best' : ''}.`);
+      await store.refresh();
+      void vscode.window.showInformationMessage(`Ratchet: ${e.id} accepted and kept${result.isBest ? '; it is now the best' : ''}.`);
     }),
     register('ratchet.showRunLog', async (t) => {
       const ref = refOf(t);

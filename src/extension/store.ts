@@ -54,6 +54,7 @@ export class SearchStore implements vscode.Disposable {
     await vscode.commands.executeCommand('setContext', 'ratchet.hasSearches', searches.length > 0);
     await vscode.commands.executeCommand('setContext', 'ratchet.running', searches.some((s) => s.running));
     await vscode.commands.executeCommand('setContext', 'ratchet.canResume', searches.some((s) => !s.running));
+    await vscode.commands.executeCommand('setContext', 'ratchet.hasHeld', searches.some((s) => s.held !== undefined));
     this.changed.fire();
   }
 

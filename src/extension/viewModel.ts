@@ -2,7 +2,7 @@
 // so the wording is tested with plain Node; the tree classes only wrap these in TreeItems.
 import type { ExperimentStatus, ExperimentView, SearchInfo, ThreadSummary } from '../server/protocol';
 import { usageText, usd } from '../engine/llm/usage';
-import { fmtDelta, fmtValue } from '../server/views';
+import { fmtDelta, fmtValue, provenanceSuffix } from '../server/views';
 
 export { usageText };
 
@@ -27,12 +27,14 @@ export function experimentLabel(e: ExperimentView): string {
   return `${e.id} ${e.hypothesis}`;
 }
 
-/** "0.9109 ± 0.002 · −0.026 · kept · ⚠ hack" */
+/** "0.9109 ± 0.002 · −0.026 · kept · ⚠ hack"; "… · suspect — review"; "… · kept · self-reported" */
 export function experimentDescription(e: ExperimentView): string {
   const parts: string[] = [];
   if (e.mean !== undefined) parts.push(e.spread ? `${fmtValue(e.mean)} ± ${fmtValue(e.spread)}` : fmtValue(e.mean));
   if (e.delta !== undefined && e.status !== 'baseline') parts.push(fmtDelta(e.delta));
-  parts.push(e.isBest ? `${e.status}, best` : e.status);
+  const status = e.status === 'suspect' ? 'suspect — review' : e.accepted ? `${e.status} (accepted)` : e.status;
+  parts.push(e.isBest ? `${status}, best` : status);
+  if (e.provenance === 'self-reported') parts.push('self-reported');
   const marker = intentMarker(e);
   if (marker) parts.push(marker);
   if (e.audit.some((a) => a.severity === 'hack')) parts.push('⚠ hack');
@@ -40,9 +42,20 @@ export function experimentDescription(e: ExperimentView): string {
   return parts.join(' · ');
 }
 
+/** How the tooltip says where a metric came from. */
+const PROVENANCE_WORDS = {
+  evaluator: 'from the evaluation function',
+  harness: 'measured by the harness',
+  'self-reported': 'self-reported: what the script printed',
+} as const;
+
 export function experimentTooltip(e: ExperimentView, metric: string): string {
-  const lines = [`${e.id}: ${e.hypothesis}`, `status: ${e.status}${e.reason ? ` — ${e.reason}` : ''}`];
-  if (e.mean !== undefined) lines.push(`${metric}: ${fmtValue(e.mean)} ± ${fmtValue(e.spread ?? 0)} over ${e.runs} run(s)`);
+  const status = e.status === 'suspect' ? 'suspect, held for review' : e.status;
+  const lines = [`${e.id}: ${e.hypothesis}`, `status: ${status}${e.reason ? ` — ${e.reason}` : ''}`];
+  if (e.mean !== undefined) lines.push(`${metric}: ${fmtValue(e.mean)} ± ${fmtValue(e.spread ?? 0)} over ${e.runs} run(s)${e.provenance ? ` (${PROVENANCE_WORDS[e.provenance]})` : ''}`);
+  if (e.review) lines.push(`model review (${e.review.model}): ${e.review.verdict} — ${e.review.reason}`);
+  if (e.status === 'suspect') lines.push('Not kept until you accept it: review the change, then Accept Suspect Result…');
+  if (e.accepted) lines.push(`held for review, then accepted by ${e.accepted.by} on ${e.accepted.at.replace('T', ' ').slice(0, 16)}${e.accepted.reason ? `: ${e.accepted.reason}` : ''}`);
   if (e.delta !== undefined && e.parent) lines.push(`vs ${e.parent}: ${fmtDelta(e.delta)}`);
   if (e.thread && e.thread !== 'main') lines.push(`thread ${e.thread}${intentLine(e)}`);
   if (e.usage) lines.push(`model ${e.usage.model}: ${usageText(e.usage)}`);
@@ -50,11 +63,22 @@ export function experimentTooltip(e: ExperimentView, metric: string): string {
   return lines.join('\n');
 }
 
+/** The modal question before a suspect result is accepted: the reason it was held, and the model's review. */
+export function acceptPrompt(e: ExperimentView): { message: string; detail: string } {
+  const lines: string[] = [];
+  if (e.review) lines.push(`Model review (${e.review.model}): ${e.review.verdict} — ${e.review.reason}`);
+  lines.push(`${e.hypothesis}${e.delta !== undefined ? ` (${fmtDelta(e.delta)} vs ${e.parent ?? 'its parent'})` : ''}`);
+  if (e.provenance === 'self-reported') lines.push('Its metric is self-reported: what the script printed.');
+  lines.push('Accepted, it counts as kept: it can become the best, and the search builds on it.');
+  return { message: `${e.id} was held for review: ${e.reason ?? 'too good to be true'}. Accept it as a real gain?`, detail: lines.join('\n') };
+}
+
 /** contextValue: which context actions an experiment offers (menus match on these words). */
 export function experimentContext(e: ExperimentView): string {
   const words = ['experiment'];
   if (e.hasCommit) words.push('reviewable');
   if (e.status === 'kept') words.push('mergeable');
+  if (e.status === 'suspect') words.push('acceptable');
   if (e.runs > 0) words.push('logged');
   return words.join(' ');
 }
@@ -65,10 +89,12 @@ export function searchLabel(s: SearchInfo): string {
 
 export function searchDescription(s: SearchInfo): string {
   const state = s.running ? `running${s.active ? ` (${s.active} active)` : ''}` : 'stopped';
-  const best = s.best && s.best.id !== 'e0' ? `best ${fmtValue(s.best.mean)} ${s.metric.name}` : s.baseline !== undefined ? `baseline ${fmtValue(s.baseline)} ${s.metric.name}` : '';
+  const self = provenanceSuffix(s.provenance);
+  const best = s.best && s.best.id !== 'e0' ? `best ${fmtValue(s.best.mean)} ${s.metric.name}${self}` : s.baseline !== undefined ? `baseline ${fmtValue(s.baseline)} ${s.metric.name}${self}` : '';
   // The dollars only: tokens without a price (the editor's own models) belong in the tooltip.
   const cost = s.usage && s.usage.costUsd > 0 ? usd(s.usage.costUsd) : '';
-  return [state, best, `${s.runs} runs`, cost].filter(Boolean).join(' · ');
+  const held = s.held ? `${s.held.length} held for review` : '';
+  return [state, best, `${s.runs} runs`, held, cost].filter(Boolean).join(' · ');
 }
 
 /** The status bar: what runs, what waits, the best so far. */
@@ -86,7 +112,9 @@ export function statusBarText(searches: readonly SearchInfo[]): string {
 
 export function searchTooltip(s: SearchInfo): string {
   const lines = [s.id, `${s.metric.name} (${s.metric.direction} is better)`];
+  if (s.provenance === 'self-reported') lines.push(`${s.metric.name} is self-reported: the value is what the script printed, not captured from a protected evaluation function`);
   if (s.stoppedBecause) lines.push(`stopped: ${s.stoppedBecause}`);
+  for (const h of s.held ?? []) lines.push(`${h.id} held for review: ${h.reason}`);
   if (s.threads) lines.push(`${s.threads.length} thread${s.threads.length === 1 ? '' : 's'} of research, ${s.threads.filter((t) => t.open).length} open`);
   if (s.usage) lines.push(`model: ${usageText(s.usage)}`);
   return lines.join('\n');

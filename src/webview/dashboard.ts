@@ -1,5 +1,5 @@
-// The dashboard page: the metric over runs (kept, discarded, failed and flagged runs drawn
-// differently, with the best-so-far line) and a sortable table (with a thread column when the
+// The dashboard page: the metric over runs (kept, discarded, failed, flagged and held-for-review
+// runs drawn differently, with the best-so-far line) and a sortable table (with a thread column when the
 // search has threads of research); a click reviews the diff.
 // Runs inside the webview: only what the extension posts, and state through getState/setState.
 import uPlot from 'uplot';
@@ -59,7 +59,9 @@ function render(): void {
   title.textContent = `${search.file} · ${search.metric.name} (${search.metric.direction} is better)`;
   const best = search.best && search.best.id !== 'e0' ? `best ${fmt(search.best.mean)} (${search.best.id})` : 'no improvement yet';
   const usage = search.usage ? ` · ${usageText(search.usage, 'model call')}` : '';
-  summary.textContent = `${search.running ? 'running' : `stopped${search.stoppedBecause ? `: ${search.stoppedBecause}` : ''}`} · baseline ${fmt(search.baseline)} · ${best} · ${search.runs} runs · ${search.flagged} flagged${usage}`;
+  const held = search.held ? ` · ${search.held.length} held for review (${search.held.map((h) => h.id).join(', ')})` : '';
+  const self = search.provenance === 'self-reported' ? ` · ${search.metric.name} self-reported: what the script printed` : '';
+  summary.textContent = `${search.running ? 'running' : `stopped${search.stoppedBecause ? `: ${search.stoppedBecause}` : ''}`} · baseline ${fmt(search.baseline)} · ${best} · ${search.runs} runs · ${search.flagged} flagged${held}${self}${usage}`;
   renderChart(search, experiments);
   renderTable(search, experiments);
 }
@@ -88,6 +90,7 @@ function renderChart(search: SearchInfo, experiments: ExperimentView[]): void {
     discarded: css('--vscode-disabledForeground', '#888'),
     failed: css('--vscode-charts-red', '#f14c4c'),
     flagged: css('--vscode-charts-orange', '#d18616'),
+    suspect: css('--vscode-charts-purple', '#b180d7'),
     axis: css('--vscode-foreground', '#ccc'),
     grid: css('--vscode-panel-border', '#8884'),
   };
@@ -99,6 +102,7 @@ function renderChart(search: SearchInfo, experiments: ExperimentView[]): void {
     pick((e) => e.status === 'discarded'),
     pick(flagged),
     failed,
+    pick((e) => e.status === 'suspect' && !flagged(e)),
   ];
   const host = document.getElementById('chart')!;
   const opts: uPlot.Options = {
@@ -117,6 +121,7 @@ function renderChart(search: SearchInfo, experiments: ExperimentView[]): void {
       { label: 'discarded', ...points(colors.discarded, 7) },
       { label: 'flagged', ...points(colors.flagged, 11) },
       { label: 'failed', ...points(colors.failed, 7) },
+      { label: 'suspect', ...points(colors.suspect, 11) },
     ],
     hooks: {
       init: [
@@ -134,11 +139,17 @@ function renderChart(search: SearchInfo, experiments: ExperimentView[]): void {
   chart = new uPlot(opts, data, host);
   const legend = document.getElementById('legend')!;
   legend.textContent = '';
-  for (const [label, color] of [['best so far', colors.best], ['kept', colors.kept], ['discarded', colors.discarded], ['flagged (suspected hack)', colors.flagged], ['failed (no metric)', colors.failed]] as const) {
+  for (const [label, color] of [['best so far', colors.best], ['kept', colors.kept], ['discarded', colors.discarded], ['flagged (suspected hack)', colors.flagged], ['suspect (held for review)', colors.suspect], ['failed (no metric)', colors.failed]] as const) {
     const span = document.createElement('span');
     const dot = document.createElement('i');
     dot.style.background = color;
     span.append(dot, label);
+    legend.append(span);
+  }
+  if (experiments.some((e) => e.provenance === 'self-reported')) {
+    const span = document.createElement('span');
+    span.className = 'self-reported';
+    span.textContent = `* self-reported ${search.metric.name}: what the script printed, not what a protected evaluation function returned`;
     legend.append(span);
   }
 }
@@ -212,8 +223,8 @@ function renderTable(search: SearchInfo, experiments: ExperimentView[]): void {
       [e.id + (e.isBest ? ' ★' : '')],
       ...(withThreads ? [[threadText(e)] as [string]] : []),
       [e.hypothesis],
-      [e.status, `status-${flagged(e) ? 'flagged' : e.status}`],
-      [e.mean === undefined ? '' : `${fmt(e.mean)}${e.spread ? ` ± ${fmt(e.spread)}` : ''}`, 'num'],
+      [statusText(e), `status-${flagged(e) ? 'flagged' : e.status}`],
+      [e.mean === undefined ? '' : `${fmt(e.mean)}${e.spread ? ` ± ${fmt(e.spread)}` : ''}${e.provenance === 'self-reported' ? ' *' : ''}`, 'num'],
       [e.delta === undefined || e.status === 'baseline' ? '' : `${e.delta > 0 ? '+' : ''}${fmt(e.delta)}`, 'num'],
       [String(e.runs), 'num'],
       [hacks.length ? `⚠ ${hacks.map((a) => `line ${a.line}: ${a.message}`).join('; ')}` : e.audit.length ? `${e.audit.length} warning(s)` : '', hacks.length ? 'hack' : undefined],
@@ -223,9 +234,24 @@ function renderTable(search: SearchInfo, experiments: ExperimentView[]): void {
       td.textContent = text;
       if (cls) td.className = cls;
     }
-    tr.title = (e.reason ?? e.hypothesis) + (e.usage ? `\n${e.usage.model}: ${usageText(e.usage)}` : '');
+    tr.title = [
+      e.reason ?? e.hypothesis,
+      e.review ? `model review (${e.review.model}): ${e.review.verdict} — ${e.review.reason}` : '',
+      e.status === 'suspect' ? 'held for review: accept it from its row in the Ratchet view after reviewing the change' : '',
+      e.accepted ? `accepted after review by ${e.accepted.by}${e.accepted.reason ? `: ${e.accepted.reason}` : ''}` : '',
+      e.provenance === 'self-reported' ? '* self-reported: what the script printed' : '',
+      e.usage ? `${e.usage.model}: ${usageText(e.usage)}` : '',
+    ]
+      .filter(Boolean)
+      .join('\n');
     if (e.hasCommit && e.status !== 'baseline') tr.addEventListener('click', () => review(search, e));
   }
+}
+
+/** The status cell: a result held for review says so; an accepted one says it was. */
+function statusText(e: ExperimentView): string {
+  if (e.status === 'suspect') return 'suspect — review';
+  return e.accepted ? `${e.status} (accepted)` : e.status;
 }
 
 function review(search: SearchInfo, e: ExperimentView): void {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ExperimentView, SearchInfo, ThreadSummary } from '../../src/server/protocol';
 import {
+  acceptPrompt,
   experimentContext,
   experimentDescription,
   experimentTooltip,
@@ -162,4 +163,59 @@ test('the search row shows the total model cost, its tooltip the calls and token
   // The editor's own models have no price: tokens in the tooltip, no dollars on the row.
   assert.equal(searchDescription(search({ usage: { ...usage, costUsd: 0 } })), 'stopped · 5 runs');
   assert.equal(usageText({ calls: 1, inputTokens: 300, outputTokens: 20, costUsd: 0.001 }), '1 call, 320 tokens, <$0.01');
+});
+
+// ---- results held for review, accepting them, and self-reported values ----
+
+const heldExp = exp({
+  id: 'e7',
+  parent: 'e3',
+  hypothesis: 'Cache the evaluation batches',
+  status: 'suspect',
+  reason: 'a gain 12× the largest kept so far',
+  mean: 0.5,
+  delta: -0.4,
+  review: { model: 'openai:gpt-4o', verdict: 'flag', reason: 'reads the labels' },
+  provenance: 'self-reported',
+});
+
+test('a suspect row asks for review: eye icon, its own description, the reason and the review in the tooltip', () => {
+  assert.equal(statusIcon(heldExp).id, 'eye');
+  assert.equal(experimentDescription(heldExp), '0.5 · −0.4 · suspect — review · self-reported');
+  const tip = experimentTooltip(heldExp, 'val_bpb');
+  assert.match(tip, /^status: suspect, held for review — a gain 12× the largest kept so far$/m);
+  assert.match(tip, /^val_bpb: 0\.5 ± 0 over 1 run\(s\) \(self-reported: what the script printed\)$/m);
+  assert.match(tip, /^model review \(openai:gpt-4o\): flag — reads the labels$/m);
+  assert.match(tip, /^Not kept until you accept it: review the change, then Accept Suspect Result…$/m);
+  // The accept action is on this row, and only on rows held for review.
+  assert.equal(experimentContext(heldExp), 'experiment reviewable acceptable logged');
+  assert.doesNotMatch(experimentContext(exp({})), /acceptable/);
+});
+
+test('the accept dialog says why it was held and what accepting does', () => {
+  const p = acceptPrompt(heldExp);
+  assert.equal(p.message, 'e7 was held for review: a gain 12× the largest kept so far. Accept it as a real gain?');
+  assert.equal(
+    p.detail,
+    [
+      'Model review (openai:gpt-4o): flag — reads the labels',
+      'Cache the evaluation batches (−0.4 vs e3)',
+      'Its metric is self-reported: what the script printed.',
+      'Accepted, it counts as kept: it can become the best, and the search builds on it.',
+    ].join('\n'),
+  );
+});
+
+test('an accepted row says it was accepted; values from the evaluator are not marked', () => {
+  const accepted = exp({ isBest: true, mean: 0.5, accepted: { at: '2026-01-01T10:00:00.000Z', by: 'editor', reason: 'checked the data' }, provenance: 'evaluator' });
+  assert.equal(experimentDescription(accepted), '0.5 · kept (accepted), best');
+  assert.match(experimentTooltip(accepted, 'val_bpb'), /\(from the evaluation function\)\nheld for review, then accepted by editor on 2026-01-01 10:00: checked the data$/);
+});
+
+test('a search row counts what is held and marks a self-reported best', () => {
+  const s = search({ best: { id: 'e3', mean: 0.9 }, provenance: 'self-reported', held: [{ id: 'e7', reason: 'too good' }] });
+  assert.equal(searchDescription(s), 'stopped · best 0.9 val_loss (self-reported) · 5 runs · 1 held for review');
+  assert.match(searchTooltip(s), /\nval_loss is self-reported: the value is what the script printed, not captured from a protected evaluation function\n/);
+  assert.match(searchTooltip(s), /\ne7 held for review: too good$/);
+  assert.equal(searchDescription(search({ best: { id: 'e3', mean: 0.9 }, provenance: 'harness' })), 'stopped · best 0.9 val_loss · 5 runs');
 });
