@@ -362,6 +362,8 @@ export class SshRunner implements Runner {
     if (req.seed >= 0) args.push(`--seed=${req.seed}`);
     if (slot.gpu !== undefined) args.push(`--gpu=${slot.gpu}`);
     for (const [k, v] of Object.entries(env)) args.push(`--env=${k}=${v}`);
+    // The run's environment is the host's own: the harness drops these names from it.
+    for (const name of req.scrubEnv ?? []) args.push(`--scrub-env=${name}`);
     // `./` keeps a file named like an option (or `--`) from being read as one.
     if (protect.length > 0) args.push('--protect', ...protect.map((f) => `./${f}`));
     args.push('--', command);
