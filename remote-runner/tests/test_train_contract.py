@@ -68,10 +68,10 @@ class Run:
         return found[-1]["value"] if found else None
 
     def line(self, text):
-        """`train.py:N` for the first line of the fixture that contains text."""
+        """`train.py:N` for the first line of the fixture that starts with text."""
         with open(os.path.join(TRAIN_FIXTURES, self.fixture)) as handle:
             for number, line in enumerate(handle, 1):
-                if text in line:
+                if line.strip().startswith(text):
                     return "train.py:%d" % number
         raise AssertionError("%r not in %s" % (text, self.fixture))
 
@@ -150,12 +150,13 @@ class ContractTest(unittest.TestCase):
     def baseline_bpc(self):
         return baseline().metric("val_bpc", "evaluator")
 
-    def assertCaught(self, name, also=()):
+    def assertCaught(self, name, also=(), verdict="fail"):
         """The target check fails (and only it, plus `also`); the run with it switched off has no
-        failing check but `also`; both runs otherwise completed as the script meant."""
+        failing check but `also`. A check that only warns: its verdict, and no check fails."""
         target = self.TARGETS[name]
         run, off = self.run_of(name), self.run_of(name + "/off")
-        self.assertEqual(run.failed, sorted({target, *also}), run.describe())
+        self.assertEqual(run.verdict(target), verdict, run.describe())
+        self.assertEqual(run.failed, sorted({target, *also} if verdict == "fail" else also), run.describe())
         self.assertEqual(off.verdict(target), "skip", off.describe())
         self.assertEqual(off.failed, sorted(also), off.describe())
         return run, off
@@ -225,6 +226,204 @@ class PrintedMetricTest(ContractTest):
         self.assertEqual(off.failed, [])
         self.assertEqual(off.end["reason"], "failed")
         self.assertIsNone(off.metric("val_bpc", "evaluator"))
+
+
+class EvaluatorIntegrityTest(ContractTest):
+    """The evaluator runs as shipped: its module's constants and helpers, the library functions it
+    reaches and the clocks are what they were before the script's first line."""
+
+    RUNS = {name: cheat(name) for name in (
+        "integrity_eval_chars", "integrity_math_log2", "integrity_helper", "integrity_container",
+        "integrity_clock")}
+    TARGETS = {name: "evaluator_integrity" for name in RUNS}
+
+    def changes(self, run):
+        return {c["name"]: c for c in run.evidence("evaluator_integrity")["changes"]}
+
+    def assertGained(self, run):
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+
+    def test_assigned_protected_constant_is_caught_with_the_line_that_assigned_it(self):
+        run, _ = self.assertCaught("integrity_eval_chars")
+        self.assertGained(run)
+        self.assertEqual(self.changes(run)["prepare.EVAL_CHARS"], {
+            "name": "prepare.EVAL_CHARS", "change": "value", "before": "2000", "after": "10",
+            "assigned_at": run.line("prepare.EVAL_CHARS = 10")})
+
+    def test_math_function_replaced_at_import_is_caught_with_where_it_was_defined(self):
+        run, _ = self.assertCaught("integrity_math_log2")
+        self.assertGained(run)
+        change = self.changes(run)["math.log2"]
+        self.assertEqual((change["change"], change["before"]), ("replaced", "built-in log2()"))
+        self.assertEqual(change["after"], "<lambda>() defined at %s" % run.line("math.log2 = lambda"))
+
+    def test_replaced_helper_of_the_evaluation_module_is_caught(self):
+        run, _ = self.assertCaught("integrity_helper")
+        self.assertGained(run)
+        change = self.changes(run)["prepare.nll_bits"]
+        line = run.line("prepare.nll_bits = lambda")
+        self.assertEqual(change["change"], "replaced")
+        self.assertTrue(change["before"].startswith("nll_bits() defined at prepare.py:"), change)
+        self.assertEqual((change["after"], change["assigned_at"]), ("<lambda>() defined at %s" % line, line))
+
+    def test_protected_container_edited_in_place_is_caught_by_its_contents(self):
+        run, _ = self.assertCaught("integrity_container")
+        self.assertGained(run)
+        change = self.changes(run)["prepare.DATA_FILES"]
+        self.assertEqual((change["change"], change["before"], change["after"]),
+                         ("contents", "dict object", "dict object"))
+        self.assertNotIn("assigned_at", change)  # nothing was assigned to the module
+
+    def test_slowed_clock_is_caught_by_integrity_and_by_the_harness_clock(self):
+        # The patched clock stretched the training past the budget: with integrity switched off,
+        # training_budget still fails it, on the harness's own clock.
+        run, off = self.assertCaught("integrity_clock", also=("training_budget",))
+        self.assertGained(run)
+        change = self.changes(run)["time.perf_counter"]
+        self.assertEqual(change["change"], "replaced")
+        self.assertEqual(change["assigned_at"], run.line("time.perf_counter = lambda"))
+        self.assertLess(run.metric("training_seconds", "output"), TRAINING_BUDGET + 0.1)
+        self.assertGreater(off.evidence("training_budget")["seconds_to_evaluation"],
+                           TRAINING_BUDGET + ALLOWANCE)
+
+
+class TrainingBudgetTest(ContractTest):
+    """The evaluation that gives the metric starts within the training budget, by the harness's
+    clock."""
+
+    RUNS = {name: cheat(name) for name in ("budget_trains_past", "budget_lies_about_time")}
+    TARGETS = {name: "training_budget" for name in RUNS}
+
+    def assertOverBudget(self, name):
+        run, off = self.assertCaught(name)
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+        evidence = run.evidence("training_budget")
+        self.assertEqual((evidence["budget_seconds"], evidence["allowance_seconds"]), (TRAINING_BUDGET, ALLOWANCE))
+        self.assertGreater(evidence["seconds_to_evaluation"], 8 * TRAINING_BUDGET)
+        self.assertEqual(evidence["seconds_to_evaluation"], run.metric("seconds_to_evaluation", "harness"))
+        self.assertEqual(evidence["call"], 1)
+        self.assertIsNotNone(off.metric("seconds_to_evaluation", "harness"))
+        return run, evidence
+
+    def test_training_far_past_the_budget_is_caught(self):
+        run, evidence = self.assertOverBudget("budget_trains_past")
+        self.assertGreater(run.metric("training_seconds", "output"), 8 * TRAINING_BUDGET)
+
+    def test_training_time_misreported_in_the_printout_is_caught_by_the_harness_clock(self):
+        run, evidence = self.assertOverBudget("budget_lies_about_time")
+        self.assertLess(run.metric("training_seconds", "output"), TRAINING_BUDGET)
+
+
+class ProtectedDataTest(ContractTest):
+    """Protected files are never opened for writing, evaluation-only files are read by the
+    evaluator alone, and writes outside the run's folder and temp are flagged."""
+
+    RUNS = {name: cheat(name) for name in ("protected_write_restore", "protected_reads_val", "outside_write")}
+    TARGETS = {"protected_write_restore": "protected_access", "protected_reads_val": "protected_access",
+               "outside_write": "outside_writes"}
+
+    def test_protected_file_written_and_restored_is_caught_though_its_hash_is_unchanged(self):
+        run, off = self.assertCaught("protected_write_restore")
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+        self.assertEqual(run.verdict("protected_files"), "pass")  # restored: the hashes see nothing
+        first = run.evidence("protected_access")["accesses"][0]
+        self.assertEqual(first, {"kind": "protected_write", "path": "data/val.txt", "event": "os.rename",
+                                 "where": run.line("os.rename(val")})
+        with open(os.path.join(TRAIN_FIXTURES, "task", "data", "val.txt")) as handle:
+            self.assertEqual(run.read("data/val.txt"), handle.read())
+
+    def test_evaluation_only_file_read_by_the_training_script_is_caught(self):
+        run, _ = self.assertCaught("protected_reads_val")
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+        self.assertEqual(run.evidence("protected_access")["accesses"], [{
+            "kind": "evaluation_only_read", "path": "data/val.txt", "event": "open",
+            "where": run.line('with open("data/val.txt")')}])
+
+    def test_write_outside_the_run_folder_and_temp_is_a_warning(self):
+        run, off = self.assertCaught("outside_write", verdict="warn")
+        cache = os.path.join(os.path.realpath(run.root), "ngram-cache", "bigram.json")
+        self.assertEqual(run.evidence("outside_writes")["writes"], [{
+            "kind": "outside_write", "path": cache, "event": "open",
+            "where": run.line('with open(CACHE, "w")')}])
+        self.assertEqual(run.verdict("protected_access"), "pass")
+        self.assertEqual(run.end["reason"], "ok")
+
+
+class ProcessesTest(ContractTest):
+    """Every process the run starts keeps the instrumentation, and none outlives the run."""
+
+    RUNS = {name: cheat(name) for name in ("processes_isolated_python", "processes_env_without_pythonpath",
+                                           "leftover_setsid", "leftover_double_fork")}
+    TARGETS = {"processes_isolated_python": "processes", "processes_env_without_pythonpath": "processes",
+               "leftover_setsid": "leftover_processes", "leftover_double_fork": "leftover_processes"}
+
+    def assertEscaped(self, name, argv_word, problems):
+        run, off = self.assertCaught(name)
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+        # The child's read of the evaluation-only file was never seen: only this check knows.
+        self.assertEqual((run.verdict("protected_access"), off.verdict("protected_access")), ("pass", "pass"))
+        started = run.evidence("processes")["started"]
+        self.assertEqual(len(started), 1, started)
+        self.assertEqual(started[0]["event"], "subprocess.Popen")
+        self.assertEqual(started[0]["argv"][0], sys.executable)
+        self.assertIn(argv_word, started[0]["argv"])
+        self.assertEqual(started[0]["where"], run.line("extra = subprocess.run("))
+        self.assertEqual(len(started[0]["problems"]), len(problems))
+        for problem, words in zip(started[0]["problems"], problems):
+            self.assertIn(words, problem)
+
+    def test_python_started_with_dash_I_is_caught(self):
+        self.assertEscaped("processes_isolated_python", "-I", ["-I, which skips the harness's instrumentation"])
+
+    def test_python_started_with_a_clean_environment_is_caught(self):
+        self.assertEscaped("processes_env_without_pythonpath", "-c", [
+            "drops the run's marker", "drops the harness's instrumentation (PYTHONPATH)"])
+
+    def assertLeftoverKilled(self, name):
+        for run in (self.run_of(name), self.run_of(name + "/off")):
+            pid = int(run.read("leftover.pid"))
+            deadline = time.monotonic() + 5
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertFalse(pid_alive(pid), "pid %d outlived the run" % pid)
+            self.assertEqual(run.end["reason"], "ok")
+        run, _ = self.assertCaught(name)
+        return pid, run.evidence("leftover_processes")["processes"]
+
+    def test_worker_in_a_session_of_its_own_is_found_killed_and_reported(self):
+        pid, found = self.assertLeftoverKilled("leftover_setsid")
+        self.assertIn({"pid": int(self.run_of("leftover_setsid").read("leftover.pid")), "cmdline": "sleep 300"}, found)
+
+    def test_double_forked_daemon_is_found_killed_and_reported(self):
+        run = self.run_of("leftover_double_fork")
+        _, found = self.assertLeftoverKilled("leftover_double_fork")
+        pid = int(run.read("leftover.pid"))
+        self.assertEqual([p["pid"] for p in found], [pid])
+        self.assertIn("train.py", found[0]["cmdline"])
+
+
+class ChannelTest(ContractTest):
+    """The channel the in-run code reports on cannot be spoken to by the script."""
+
+    RUNS = {name: cheat(name) for name in ("channel_forged_hello", "channel_raw_lines")}
+    TARGETS = {name: "channel" for name in RUNS}
+
+    def assertForgeryIgnored(self, name):
+        run, off = self.assertCaught(name)
+        for one in (run, off):  # the forged 0.5 never becomes the metric
+            self.assertEqual(one.metric("val_bpc", "evaluator"), self.baseline_bpc())
+            self.assertEqual(one.evidence("evaluator")["calls"], 1)
+        return [p["problem"] for p in run.evidence("channel")["problems"]]
+
+    def test_second_connection_claiming_another_pid_is_caught(self):
+        problems = self.assertForgeryIgnored("channel_forged_hello")
+        self.assertEqual(len(problems), 1, problems)
+        self.assertRegex(problems[0], r"^a connection from pid (\d+) claimed to be pid (\d+)$")
+
+    def test_lines_written_into_the_process_connection_are_caught(self):
+        problems = self.assertForgeryIgnored("channel_raw_lines")
+        self.assertEqual(problems, ["a message on the process's channel without the right key",
+                                    "a line on the channel that is not a message"])
 
 
 if __name__ == "__main__":
