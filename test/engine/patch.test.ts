@@ -64,7 +64,7 @@ test('printing a literal metric value is flagged as a hack on its line', () => {
 
 test('computing the metric honestly is not flagged', () => {
   const p = `--- a/t.py\n+++ b/t.py\n@@ -10,2 +10,2 @@\n x = 1\n-print(f"val_bpb: {bpb:.4f}")\n+print(f"val_bpb: {bpb:.6f}")\n`;
-  assert.deepEqual(auditPatch(p, fullTask), []);
+  assert.deepEqual(auditPatch(p, { ...fullTask, evaluate: 'prepare.py:evaluate_bpb' }), []);
 });
 
 test('replacing the clock is flagged', () => {
