@@ -132,7 +132,7 @@ class Watcher:
     # -- processes -------------------------------------------------------------------------------
     def _on_process(self, event, args):
         if event == "os.system":
-            argv, env = [str(args[0])], None
+            argv, env = [os.fsdecode(args[0]) if isinstance(args[0], bytes) else str(args[0])], None
         elif event == "subprocess.Popen":
             executable, argv, env = args[0], args[1], args[3] if len(args) > 3 else None
             argv = [argv] if isinstance(argv, (str, bytes)) else list(argv or [])
