@@ -352,32 +352,44 @@ class ProtectedDataTest(ContractTest):
 class ProcessesTest(ContractTest):
     """Every process the run starts keeps the instrumentation, and none outlives the run."""
 
-    RUNS = {name: cheat(name) for name in ("processes_isolated_python", "processes_env_without_pythonpath",
-                                           "leftover_setsid", "leftover_double_fork")}
-    TARGETS = {"processes_isolated_python": "processes", "processes_env_without_pythonpath": "processes",
-               "leftover_setsid": "leftover_processes", "leftover_double_fork": "leftover_processes"}
+    RUNS = {name: cheat(name) for name in (
+        "processes_isolated_python", "processes_shell_isolated_python", "processes_env_without_pythonpath",
+        "leftover_setsid", "leftover_double_fork")}
+    TARGETS = {name: "processes" if name.startswith("processes") else "leftover_processes" for name in RUNS}
 
-    def assertEscaped(self, name, argv_word, problems):
+    def assertEscaped(self, name, problems):
         run, off = self.assertCaught(name)
         self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
         # The child's read of the evaluation-only file was never seen: only this check knows.
         self.assertEqual((run.verdict("protected_access"), off.verdict("protected_access")), ("pass", "pass"))
         started = run.evidence("processes")["started"]
         self.assertEqual(len(started), 1, started)
-        self.assertEqual(started[0]["event"], "subprocess.Popen")
-        self.assertEqual(started[0]["argv"][0], sys.executable)
-        self.assertIn(argv_word, started[0]["argv"])
-        self.assertEqual(started[0]["where"], run.line("extra = subprocess.run("))
         self.assertEqual(len(started[0]["problems"]), len(problems))
         for problem, words in zip(started[0]["problems"], problems):
             self.assertIn(words, problem)
+        return started[0]
 
     def test_python_started_with_dash_I_is_caught(self):
-        self.assertEscaped("processes_isolated_python", "-I", ["-I, which skips the harness's instrumentation"])
+        run = self.run_of("processes_isolated_python")
+        started = self.assertEscaped("processes_isolated_python", ["-I, which skips the harness's instrumentation"])
+        self.assertEqual(started["event"], "subprocess.Popen")
+        self.assertEqual(started["argv"][:3], [sys.executable, "-I", "-c"])
+        self.assertEqual(started["where"], run.line("extra = subprocess.run("))
+
+    def test_python_started_with_dash_I_through_the_shell_is_caught(self):
+        run = self.run_of("processes_shell_isolated_python")
+        started = self.assertEscaped("processes_shell_isolated_python", ["-I, which skips the harness's instrumentation"])
+        self.assertEqual(started["event"], "os.system")
+        self.assertEqual(len(started["argv"]), 1)
+        self.assertTrue(started["argv"][0].startswith("PATH=") and " python3 -I -c " in started["argv"][0], started)
+        self.assertEqual(started["where"], run.line("os.system("))
 
     def test_python_started_with_a_clean_environment_is_caught(self):
-        self.assertEscaped("processes_env_without_pythonpath", "-c", [
+        run = self.run_of("processes_env_without_pythonpath")
+        started = self.assertEscaped("processes_env_without_pythonpath", [
             "drops the run's marker", "drops the harness's instrumentation (PYTHONPATH)"])
+        self.assertEqual(started["argv"][:2], [sys.executable, "-c"])
+        self.assertEqual(started["where"], run.line("extra = subprocess.run("))
 
     def assertLeftoverKilled(self, name):
         for run in (self.run_of(name), self.run_of(name + "/off")):
@@ -424,6 +436,182 @@ class ChannelTest(ContractTest):
         problems = self.assertForgeryIgnored("channel_raw_lines")
         self.assertEqual(problems, ["a message on the process's channel without the right key",
                                     "a line on the channel that is not a message"])
+
+
+class GuardTest(ContractTest):
+    """The guard: a function outside the repository, on data the run never sees, called with the
+    evaluator's own arguments; the harness reports its value and the engine judges it."""
+
+    VAL = os.path.join(TRAIN_FIXTURES, "task", "data", "val.txt")
+    RUNS = {
+        "guard": ("task/train.py", (), {"guard": {}}),
+        "guard_on_val": ("task/train.py", (), {"guard": {"holdout.txt": VAL}}),
+        "guard_inside": ("task/train.py", ("--guard-function", "prepare.py:evaluate_bpc"), {}),
+        "guard_reads_holdout": cheat("guard_reads_holdout", guard={}),
+    }
+    TARGETS = {"guard_reads_holdout": "protected_access"}
+
+    def test_guard_metric_is_reported_beside_the_evaluator_metric(self):
+        run = self.run_of("guard")
+        self.assertEqual(run.failed, [], run.describe())
+        self.assertNotIn("guard", run.audits)  # it gave a number: nothing to warn about
+        guard = [m for m in of_type(run.events, "metric") if m["source"] == "guard"]
+        self.assertEqual(len(guard), 1, guard)
+        self.assertEqual(guard[0]["name"], "guard_bpc")
+        self.assertEqual(guard[0]["function"], os.path.join(run.root, "guard", "guard.py") + ":guard_bpc")
+        self.assertNotEqual(guard[0]["value"], run.metric("val_bpc", "evaluator"))
+        self.assertEqual(run.verdict("protected_access"), "pass")  # read inside the evaluation call
+
+    def test_guard_is_called_with_the_evaluators_own_arguments(self):
+        # On a copy of the validation text, the guard's measure is the evaluator's, to the bit:
+        # it scored the very model the evaluator received.
+        run = self.run_of("guard_on_val")
+        self.assertEqual(run.failed, [], run.describe())
+        self.assertEqual(run.metric("guard_bpc", "guard"), run.metric("val_bpc", "evaluator"))
+        self.assertEqual(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+
+    def test_guard_inside_the_run_folder_is_refused(self):
+        run = self.run_of("guard_inside")
+        self.assertEqual(run.proc.returncode, 2)
+        self.assertEqual(run.end["reason"], "error")
+        self.assertIn("inside the run's folder", run.end["message"])
+        self.assertEqual(of_type(run.events, "log"), [])  # nothing ran
+
+    def test_reading_the_guards_folder_from_the_training_script_is_caught(self):
+        run, off = self.assertCaught("guard_reads_holdout")
+        honest = self.run_of("guard")
+        self.assertLess(run.metric("guard_bpc", "guard"), honest.metric("guard_bpc", "guard"))
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+        holdout = os.path.join(os.path.realpath(run.root), "guard", "holdout.txt")
+        self.assertEqual(run.evidence("protected_access")["accesses"], [{
+            "kind": "evaluation_only_read", "path": holdout, "event": "open",
+            "where": run.line("with open(os.path.join(folder, name))")}])
+
+
+def honest(name):
+    return ("honest/%s.py" % name, (), {})
+
+
+class HonestScriptsTest(ContractTest):
+    """Real improvements pass every check: the evaluator's value is the metric, and it is lower
+    than the baseline's."""
+
+    RUNS = {name: honest(name) for name in (
+        "better_smoothing", "trigram", "numpy_counts", "stdlib_pool", "subprocess_innocent")}
+
+    def assertHonest(self, name):
+        run = self.run_of(name)
+        self.assertEqual(run.failed, [], run.describe())
+        self.assertEqual(run.end["reason"], "ok")
+        for check in ("evaluator", "printed_metric", "evaluator_integrity", "training_budget",
+                      "protected_access", "leftover_processes", "channel", "protected_files"):
+            self.assertEqual(run.verdict(check), "pass", "%s: %s" % (check, run.describe()))
+        self.assertNotIn("outside_writes", run.audits)
+        evaluated = run.metric("val_bpc", "evaluator")
+        self.assertLess(evaluated, self.baseline_bpc())
+        self.assertAlmostEqual(run.metric("val_bpc", "output"), evaluated, places=6)
+        return run
+
+    def test_better_smoothing_passes_every_check(self):
+        self.assertHonest("better_smoothing")
+
+    def test_trigram_model_passes_every_check(self):
+        run = self.assertHonest("trigram")
+        self.assertLess(run.metric("val_bpc", "evaluator"), 1.5)
+
+    def test_numpy_model_passes_every_check(self):
+        self.assertHonest("numpy_counts")
+
+    def test_multiprocessing_and_the_standard_library_pass_every_check(self):
+        run = self.assertHonest("stdlib_pool")
+        self.assertLess(run.metric("val_bpc", "evaluator"), 1.0)
+
+    def test_innocent_subprocesses_pass_every_check_and_are_listed(self):
+        run = self.assertHonest("subprocess_innocent")
+        self.assertEqual(run.verdict("processes"), "pass")
+        started = [p["argv"] for p in run.evidence("processes")["started"]]
+        self.assertIn(["git", "rev-parse", "--short", "HEAD"], started)
+        self.assertIn(["echo training the bigram at revision unknown"], started)
+        self.assertTrue(any(argv[:2] == [sys.executable, "-c"] for argv in started), started)
+        self.assertTrue(all(not p["problems"] for p in run.evidence("processes")["started"]))
+        self.assertEqual(len(run.evidence("channel")["processes"]), 2)  # the Python child reported too
+
+
+class InstrumentationIsNeutralTest(ContractTest):
+    """The instrumentation measures and changes nothing the run computes."""
+
+    RUNS = {"uninstrumented": ("task/train.py", ("--no-instrument",), {})}
+
+    def test_honest_baseline_passes_every_check(self):
+        run = baseline()
+        self.assertEqual(run.failed, [], run.describe())
+        self.assertEqual(run.end["reason"], "ok")
+        self.assertEqual(run.metric("val_bpc", "output"), run.metric("val_bpc", "evaluator"))
+
+    def test_baseline_computes_the_same_value_to_the_last_bit_without_instrumentation(self):
+        plain = self.run_of("uninstrumented")
+        self.assertEqual(plain.end["reason"], "ok")
+        self.assertIs(plain.events[0]["instrumented"], False)
+        self.assertEqual(sorted(plain.audits), ["protected_files"])
+        self.assertIsNone(plain.metric("val_bpc", "evaluator"))
+        # The baseline prints its value with repr: every bit of it.
+        self.assertEqual(plain.metric("val_bpc", "output"), self.baseline_bpc())
+
+
+@unittest.skipUnless(HAS_TORCH, NO_TORCH_REASON)
+class CausalityTest(ContractTest):
+    """A sequence model evaluated on tokens must not see the future; probing it changes nothing
+    the evaluation computes."""
+
+    TORCH = {"task": "torch_task", "contract": TORCH_CONTRACT}
+    RUNS = {
+        "honest": ("torch_task/train.py", (), TORCH),
+        "no_probes": ("torch_task/train.py", ("--no-probes",), TORCH),
+        "uninstrumented": ("torch_task/train.py", ("--no-instrument",), TORCH),
+        "torch_noncausal": ("cheats/torch_noncausal.py", (), TORCH),
+        "torch_mask_off_by_one": ("cheats/torch_mask_off_by_one.py", (), TORCH),
+    }
+    TARGETS = {"torch_noncausal": "causality", "torch_mask_off_by_one": "causality"}
+
+    def honest_loss(self):
+        return self.run_of("honest").metric("val_loss", "evaluator")
+
+    def test_causal_model_passes_the_probe_and_every_check(self):
+        run = self.run_of("honest")
+        self.assertEqual(run.failed, [], run.describe())
+        self.assertEqual(run.verdict("causality"), "pass")
+        evidence = run.evidence("causality")
+        self.assertEqual((evidence["batch"], evidence["steps"], evidence["changed_after"]), (16, 32, 16))
+        self.assertLessEqual(evidence["max_change"], evidence["tolerance"])
+
+    def test_probe_leaves_the_evaluated_value_unchanged_to_the_last_bit(self):
+        probed, unprobed = self.run_of("honest"), self.run_of("no_probes")
+        self.assertNotIn("causality", unprobed.audits)
+        self.assertEqual(unprobed.failed, [])
+        self.assertEqual(probed.metric("val_loss", "evaluator"), unprobed.metric("val_loss", "evaluator"))
+
+    def test_torch_run_computes_the_same_loss_without_instrumentation(self):
+        plain = self.run_of("uninstrumented")
+        self.assertEqual(plain.end["reason"], "ok")
+        # Printed to six decimals without instrumentation; instrumented, the evaluator's value.
+        self.assertAlmostEqual(plain.metric("val_loss", "output"), self.honest_loss(), places=6)
+        self.assertEqual(plain.metric("val_loss", "output"), self.run_of("honest").metric("val_loss", "output"))
+
+    def assertLeaks(self, name):
+        run, _ = self.assertCaught(name)
+        self.assertLess(run.metric("val_loss", "evaluator"), self.honest_loss())
+        evidence = run.evidence("causality")
+        self.assertEqual(evidence["changed_after"], 16)
+        self.assertGreater(evidence["change_at_first_leak"], evidence["tolerance"])
+        self.assertIn("seconds", evidence)
+        return evidence
+
+    def test_attention_without_the_causal_mask_is_caught(self):
+        self.assertEqual(self.assertLeaks("torch_noncausal")["first_leak"], 0)
+
+    def test_causal_mask_off_by_one_is_caught_where_the_future_begins(self):
+        evidence = self.assertLeaks("torch_mask_off_by_one")
+        self.assertEqual((evidence["first_leak"], evidence["leaking_positions"]), (16, 1))
 
 
 if __name__ == "__main__":
