@@ -100,10 +100,10 @@ def _place(filename, line):
     return "%s:%d" % (filename, line)
 
 
-def describe(value):
+def describe(value, code=None):
     """A short, safe description of a value for the evidence: a constant's repr, a function's
-    name and where it was defined."""
-    code = getattr(value, "__code__", None)
+    name and where it was defined (by `code`, the code it had when snapshotted, when given)."""
+    code = code or getattr(value, "__code__", None)
     if isinstance(code, types.CodeType):
         return "%s() defined at %s" % (getattr(value, "__qualname__", "?"),
                                        _place(code.co_filename, code.co_firstlineno))
@@ -137,7 +137,7 @@ class Snapshot:
                 found.append({
                     "name": "%s.%s" % (self.label, name),
                     "change": how,
-                    "before": describe(entry.obj),
+                    "before": describe(entry.obj, entry.code),
                     "after": "(removed)" if now is _MISSING else describe(now),
                 })
         return found
@@ -160,6 +160,12 @@ class Integrity:
         if label in self.snapshots:
             return
         self.snapshots[label] = (Snapshot(label, dict(vars(cls))), lambda c=cls: dict(vars(c)))
+
+    def add_function(self, label, function):
+        """A function no namespace of the run holds, only a wrapper: the evaluator itself, which
+        the run can still reach (`evaluate.__wrapped__`) and give other code or defaults."""
+        module, _, name = label.rpartition(".")
+        self.snapshots[label + "()"] = (Snapshot(module, {name: function}), lambda: {name: function})
 
     def add_clocks(self, time_module):
         self.snapshots["time"] = (Snapshot("time", vars(time_module), only=CLOCKS),
@@ -210,7 +216,7 @@ class Integrity:
                 current = namespace()
                 for change in snapshot.changes(current):
                     name = change["name"]
-                    short = name[len(label) + 1:]
+                    short = name[len(snapshot.label) + 1:]
                     if name in where:
                         change["assigned_at"] = where[name]
                     elif label == evaluation_module:

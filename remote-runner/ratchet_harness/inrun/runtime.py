@@ -42,6 +42,8 @@ class State:
             self.evaluation_module = module.__name__
             self.watcher.evaluator_files.add(module.__file__)
             self.integrity.add_evaluation_module(module)
+            self.integrity.add_function("%s.%s" % (module.__name__, function),
+                                        getattr(module, function).__wrapped__)
             self.integrity.watch_assignments(module)
             self.channel.send("evaluator_loaded", module=module.__name__, function=function)
         finally:
