@@ -195,10 +195,11 @@ class Judge:
 
     def _files(self, reports):
         bad = [r.body for r in reports if r.body.get("kind") in ("protected_write", "evaluation_only_read",
-                                                                 "harness_write")]
+                                                                 "harness_write", "protected_link")]
         outside = [r.body for r in reports if r.body.get("kind") == "outside_write"]
         words = {"protected_write": "wrote to protected file", "evaluation_only_read":
-                 "read evaluation-only file", "harness_write": "wrote into the harness's own files:"}
+                 "read evaluation-only file", "harness_write": "wrote into the harness's own files:",
+                 "protected_link": "made a hard link to protected file"}
         if bad:
             listed = ["%s %s (%s)" % (words[b["kind"]], b["path"], b.get("where") or "?") for b in bad]
             self.audit("protected_access", "fail", "the run " + "; ".join(listed[:5]), {"accesses": bad[:50]})

@@ -55,6 +55,8 @@ class Watcher:
             if event == "open":
                 self._on_open(args)
             elif event in _PATH_EVENTS:
+                if event == "os.link":
+                    self._on_link(args[0] if args else None)
                 for i in _PATH_EVENTS[event]:
                     if i < len(args):
                         self._on_write(args[i], event)
@@ -101,13 +103,21 @@ class Watcher:
         elif not _under(path, [self.run_root] + self.writable):
             self._report("file", kind="outside_write", path=path, event=event)
 
-    def _on_read(self, value):
+    def _on_read(self, value, event="open"):
         path = self._path(value)
         if path is None or not self._protected(path, self.evaluation_only):
             return
         if self.state.in_evaluator() or self._called_from_evaluator():
             return
-        self._report("file", kind="evaluation_only_read", path=path, event="open")
+        self._report("file", kind="evaluation_only_read", path=path, event=event)
+
+    def _on_link(self, value):
+        # A hard link is a second name for the file: reads and writes through it look like any
+        # other file's.
+        path = self._path(value)
+        if path is not None and (self._protected(path, self.protected) or
+                                 self._protected(path, self.evaluation_only)):
+            self._report("file", kind="protected_link", path=path, event="os.link")
 
     @staticmethod
     def _protected(path, entries):
@@ -160,6 +170,11 @@ class Watcher:
             problems.append("it starts Python with %s, which skips the harness's instrumentation"
                             % " ".join(flags))
         self._report("process", event=event, argv=argv, problems=problems, key=(event, tuple(argv[:3])))
+        # A program outside Python (`cat data/val.txt`) reads what it is given unseen: naming an
+        # evaluation-only file to it counts as reading it.
+        cwd = args[2] if event == "subprocess.Popen" and len(args) > 2 and args[2] else None
+        for path in _named_paths(argv, cwd):
+            self._on_read(path, event)
 
     # -------------------------------------------------------------------------------------------
     def _report(self, message, key=None, **body):
@@ -173,6 +188,17 @@ class Watcher:
         if path and path.startswith(self.run_root):
             body["path"] = os.path.relpath(path, self.run_root)
         self.state.channel.send(message, **body)
+
+
+def _named_paths(argv, cwd):
+    """The words of a command line that could be paths (`data/val.txt`, `--input=data/val.txt`,
+    `<data/val.txt`), as absolute paths from the command's folder."""
+    base = os.fsdecode(cwd) if cwd is not None else os.getcwd()
+    for word in " ".join(argv).split():
+        for part in word.split("="):
+            part = part.strip("'\"<>|;&()")
+            if part and not part.startswith("-"):
+                yield os.path.join(base, part)
 
 
 def _python_flags(argv):
