@@ -193,6 +193,8 @@ def run(args, emitter, cancel=None):
     started = time.monotonic()
     judge.started = started
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Orphans of the run become the harness's children, so one that dropped the marker is found.
+    leftovers.adopt_orphans()
     try:
         proc = start_in_group(command, cwd=cwd, env=env, shell=True)
     except OSError as exc:

@@ -1,10 +1,33 @@
 """Processes of a run still alive after its process group was stopped: found by the marker the
 harness put in the run's environment (RATCHET_RUN_TOKEN), not by name, so a process that left the
-group (setsid, a double fork) is found too. Linux only (/proc); elsewhere nothing is found."""
+group (setsid, a double fork) is found too; and, since the harness adopts the run's orphans, one
+that also dropped the marker from its environment. Linux only (/proc); elsewhere nothing is
+found."""
 
 import os
 import signal
 import time
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans():
+    """Makes this process the subreaper of what it starts: a descendant whose parent exits (a
+    double fork, a setsid'd worker) becomes its child instead of init's, so it can still be found
+    when it carries no marker. False where the system has no such thing."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _stat(pid):
+    """(state, ppid, session) from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid, "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[-1].split()
+    return fields[0], int(fields[1]), int(fields[3])
 
 
 def find(token):
@@ -15,16 +38,20 @@ def find(token):
     except OSError:
         return found
     me = os.getpid()
+    session = os.getsid(0)
     for pid in pids:
         if pid == me:
             continue
         try:
-            with open("/proc/%d/environ" % pid, "rb") as handle:
-                if needle not in handle.read().split(b"\0"):
-                    continue
-            with open("/proc/%d/stat" % pid, "rb") as handle:
-                if handle.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
-                    continue  # a zombie holds nothing
+            state, ppid, sid = _stat(pid)
+            if state == b"Z":
+                continue  # a zombie holds nothing
+            # An orphan of the run adopted by the harness (not one of the harness's own helpers,
+            # which share its session) is the run's whatever its environment says.
+            if not (ppid == me and sid != session):
+                with open("/proc/%d/environ" % pid, "rb") as handle:
+                    if needle not in handle.read().split(b"\0"):
+                        continue
             with open("/proc/%d/cmdline" % pid, "rb") as handle:
                 cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
         except OSError:
@@ -34,14 +61,25 @@ def find(token):
 
 
 def kill_all(token, wait_seconds=2.0):
-    """SIGKILLs every process with the marker; returns what it found (before killing)."""
-    found = find(token)
-    for proc in found:
-        try:
-            os.kill(proc["pid"], signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    """SIGKILLs every process of the run (see find), again as long as new ones appear: a process
+    still dying orphans its children only as it exits. Returns what it found (before killing)."""
+    killed = {}
     deadline = time.monotonic() + wait_seconds
-    while found and time.monotonic() < deadline and find(token):
+    batch = find(token)
+    while batch:
+        for proc in batch:
+            killed.setdefault(proc["pid"], proc)
+            try:
+                os.kill(proc["pid"], signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.05)
-    return found
+        batch = find(token)
+    for pid in killed:  # reap those the harness adopted
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    return list(killed.values())
