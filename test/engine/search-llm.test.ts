@@ -3,6 +3,7 @@
 // the prompt; proposals are asked for while runs execute; the model budget stops the search.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { AUDITOR_ROLE } from '../../src/engine/audit/model-review';
 import { experimentsOf, readJournal } from '../../src/engine/journal/journal';
 import { journalPath } from '../../src/engine/journal/store';
 import type { ChatAnswer, ChatModel, ChatRequest } from '../../src/engine/llm/model';
@@ -11,6 +12,7 @@ import type { SearchEvent } from '../../src/engine/search/search';
 import { openSearch } from '../../src/engine/session';
 import type { ExperimentRecord } from '../../src/engine/types';
 import { makeRepo } from '../helpers';
+import { REVIEW_KEEP } from '../helpers/model-servers';
 
 registerBuiltInProposers();
 
@@ -31,10 +33,12 @@ function edit(hypothesis: string, search: string, replace: string): string {
   return `### Hypothesis\n${hypothesis}\n### Edits\ntrain.py\n<<<<<<< SEARCH\n${search}\n=======\n${replace}\n>>>>>>> REPLACE\n`;
 }
 
-/** A model stand-in that answers from what the prompt asks, and records every prompt. */
+/** A model stand-in that answers from what the prompt asks, and records every prompt; it passes
+ * every review the auditor model asks of it (recorded apart, in `reviews`). */
 class ScriptedModel implements ChatModel {
   readonly name = 'scripted:test';
   readonly prompts: { user: string; at: number }[] = [];
+  readonly reviews: string[] = [];
   constructor(
     private readonly answer: (user: string, n: number) => string,
     private readonly delayMs = 0,
@@ -42,6 +46,10 @@ class ScriptedModel implements ChatModel {
 
   async chat(req: ChatRequest): Promise<ChatAnswer> {
     const user = req.messages.map((m) => m.content).join('\n---\n');
+    if (req.system.startsWith(AUDITOR_ROLE)) {
+      this.reviews.push(user);
+      return { text: REVIEW_KEEP, usage: { inputTokens: Math.ceil(user.length / 4), outputTokens: Math.ceil(REVIEW_KEEP.length / 4), costUsd: 0 }, model: this.name };
+    }
     this.prompts.push({ user, at: Date.now() });
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     const text = this.answer(user, this.prompts.length);
@@ -105,7 +113,7 @@ test('two threads with independent gains are combined by git, and the combinatio
   assert.equal(combined.parent, a.mean! < b.mean! ? a.id : b.id);
   assert.equal(combined.other, a.mean! < b.mean! ? b.id : a.id);
   assert.equal(combined.meta?.merge, 'clean');
-  assert.equal(combined.usage, undefined);
+  assert.equal(combined.usage?.calls ?? 0, combined.review ? 1 : 0, 'no model call for the merge, only for its review');
   assert.equal(model.prompts.length, tried.length - 1, 'every experiment but the combination asked the model');
   assert.equal(combined.verdict.kind, 'kept');
   assert.ok(combined.mean! < Math.min(a.mean!, b.mean!) - 1);
@@ -197,13 +205,13 @@ test('the model budget stops the search with a clear reason, and a resumed searc
   const first = await search(repo, model, { maxExperiments: 20, threads: 1, budgetTokens: 1500 });
   assert.match(first.summary.stoppedBecause, /model budget is spent: \d+ tokens of 1500/);
   const spent = first.experiments.reduce((s, e) => s + (e.usage ? e.usage.inputTokens + e.usage.outputTokens : 0), 0);
-  const calls = model.prompts.length;
-  // Every call is on the record; the budget is checked before each, so at most the calls already
+  const calls = model.prompts.length + model.reviews.length;
+  // Every call, reviews included, is on the record; the budget is checked before each, so at most the calls already
   // in flight when it ran out go past it.
   assert.equal(first.experiments.reduce((s, e) => s + (e.usage?.calls ?? 0), 0), calls);
   assert.ok(spent >= 1500 && first.experiments.length < 21, `spent ${spent} over ${first.experiments.length - 1} experiments`);
 
   const resumed = await search(repo, model, { maxExperiments: 20, threads: 1, budgetTokens: 1500, resume: true });
   assert.match(resumed.summary.stoppedBecause, /model budget is spent/);
-  assert.equal(model.prompts.length, calls, 'no model call after the budget was spent');
+  assert.equal(model.prompts.length + model.reviews.length, calls, 'no model call after the budget was spent');
 });

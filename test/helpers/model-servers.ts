@@ -36,12 +36,16 @@
 //   reply.streamError(type, message, { afterPieces })   a 200 stream that breaks off with an error
 //       event: Anthropic's `event: error` (e.g. 'overloaded_error'), an `{"error": …}` chunk for OpenAI.
 //
+// `isReviewRequest(body)` tells the auditor model's requests from the proposer's (either API shape),
+// for a script that answers both; `REVIEW_KEEP` is an answer that passes a review.
+//
 // `scaledSleep(0.1, waits)` is a `sleep` for createChatModel that waits a tenth of each backoff or
 // Retry-After and records the unscaled milliseconds asked for, so retry tests stay fast.
 
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { AUDITOR_ROLE } from '../../src/engine/audit/model-review';
 
 export interface AnswerReply {
   kind: 'answer';
@@ -112,6 +116,14 @@ export const reply = {
   drop: (text: string, afterPieces: number, opts: Omit<DropReply, 'kind' | 'text' | 'afterPieces'> = {}): DropReply => ({ kind: 'drop', text, afterPieces, ...opts }),
   streamError: (errorType: string, message: string, opts: Omit<StreamErrorReply, 'kind' | 'errorType' | 'message'> = {}): StreamErrorReply => ({ kind: 'stream-error', errorType, message, ...opts }),
 };
+
+/** Whether a request's instructions are the auditor model's (OpenAI: the system message; Anthropic: `system`). */
+export function isReviewRequest(body: any): boolean {
+  const system = typeof body?.system === 'string' ? body.system : body?.messages?.[0]?.role === 'system' ? String(body.messages[0].content) : '';
+  return system.startsWith(AUDITOR_ROLE);
+}
+
+export const REVIEW_KEEP = 'VERDICT: keep\nREASON: The change does what its hypothesis says, and the audit found nothing.';
 
 /** A retry `sleep` that waits `factor` × the asked time (abortable) and logs the asked time in `asked`. */
 export function scaledSleep(factor: number, asked: number[] = []): (ms: number, signal: AbortSignal) => Promise<void> {
