@@ -234,7 +234,7 @@ class EvaluatorIntegrityTest(ContractTest):
 
     RUNS = {name: cheat(name) for name in (
         "integrity_eval_chars", "integrity_math_log2", "integrity_helper", "integrity_container",
-        "integrity_clock")}
+        "integrity_wrapped_code", "integrity_clock")}
     TARGETS = {name: "evaluator_integrity" for name in RUNS}
 
     def changes(self, run):
@@ -273,6 +273,14 @@ class EvaluatorIntegrityTest(ContractTest):
         self.assertEqual((change["change"], change["before"], change["after"]),
                          ("contents", "dict object", "dict object"))
         self.assertNotIn("assigned_at", change)  # nothing was assigned to the module
+
+    def test_new_code_given_to_the_evaluation_function_itself_is_caught(self):
+        run, _ = self.assertCaught("integrity_wrapped_code")
+        self.assertGained(run)
+        change = self.changes(run)["prepare.evaluate_bpc"]
+        self.assertEqual(change["change"], "code")
+        self.assertTrue(change["before"].startswith("evaluate_bpc() defined at prepare.py:"), change)
+        self.assertEqual(change["after"], "evaluate_bpc() defined at %s" % run.line("def easy_evaluation"))
 
     def test_slowed_clock_is_caught_by_integrity_and_by_the_harness_clock(self):
         # The patched clock stretched the training past the budget: with integrity switched off,
@@ -318,9 +326,9 @@ class ProtectedDataTest(ContractTest):
     """Protected files are never opened for writing, evaluation-only files are read by the
     evaluator alone, and writes outside the run's folder and temp are flagged."""
 
-    RUNS = {name: cheat(name) for name in ("protected_write_restore", "protected_reads_val", "outside_write")}
-    TARGETS = {"protected_write_restore": "protected_access", "protected_reads_val": "protected_access",
-               "outside_write": "outside_writes"}
+    RUNS = {name: cheat(name) for name in ("protected_write_restore", "protected_reads_val",
+                                           "protected_reads_val_with_cat", "protected_hardlink", "outside_write")}
+    TARGETS = {name: "outside_writes" if name == "outside_write" else "protected_access" for name in RUNS}
 
     def test_protected_file_written_and_restored_is_caught_though_its_hash_is_unchanged(self):
         run, off = self.assertCaught("protected_write_restore")
@@ -339,6 +347,21 @@ class ProtectedDataTest(ContractTest):
             "kind": "evaluation_only_read", "path": "data/val.txt", "event": "open",
             "where": run.line('with open("data/val.txt")')}])
 
+    def test_evaluation_only_file_named_to_another_program_is_caught(self):
+        run, _ = self.assertCaught("protected_reads_val_with_cat")
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+        self.assertEqual(run.evidence("protected_access")["accesses"], [{
+            "kind": "evaluation_only_read", "path": "data/val.txt", "event": "subprocess.Popen",
+            "where": run.line("extra = subprocess.run(")}])
+        self.assertEqual(run.verdict("processes"), "pass")  # cat itself is no escape
+
+    def test_hard_link_to_an_evaluation_only_file_is_caught(self):
+        run, _ = self.assertCaught("protected_hardlink")
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+        self.assertEqual(run.evidence("protected_access")["accesses"], [{
+            "kind": "protected_link", "path": "data/val.txt", "event": "os.link",
+            "where": run.line("os.link(")}])
+
     def test_write_outside_the_run_folder_and_temp_is_a_warning(self):
         run, off = self.assertCaught("outside_write", verdict="warn")
         cache = os.path.join(os.path.realpath(run.root), "ngram-cache", "bigram.json")
@@ -354,7 +377,7 @@ class ProcessesTest(ContractTest):
 
     RUNS = {name: cheat(name) for name in (
         "processes_isolated_python", "processes_shell_isolated_python", "processes_env_without_pythonpath",
-        "leftover_setsid", "leftover_double_fork")}
+        "leftover_setsid", "leftover_double_fork", "leftover_scrubbed_env")}
     TARGETS = {name: "processes" if name.startswith("processes") else "leftover_processes" for name in RUNS}
 
     def assertEscaped(self, name, problems):
@@ -391,7 +414,7 @@ class ProcessesTest(ContractTest):
         self.assertEqual(started["argv"][:2], [sys.executable, "-c"])
         self.assertEqual(started["where"], run.line("extra = subprocess.run("))
 
-    def assertLeftoverKilled(self, name):
+    def assertLeftoverKilled(self, name, also=()):
         for run in (self.run_of(name), self.run_of(name + "/off")):
             pid = int(run.read("leftover.pid"))
             deadline = time.monotonic() + 5
@@ -399,7 +422,7 @@ class ProcessesTest(ContractTest):
                 time.sleep(0.05)
             self.assertFalse(pid_alive(pid), "pid %d outlived the run" % pid)
             self.assertEqual(run.end["reason"], "ok")
-        run, _ = self.assertCaught(name)
+        run, _ = self.assertCaught(name, also=also)
         return pid, run.evidence("leftover_processes")["processes"]
 
     def test_worker_in_a_session_of_its_own_is_found_killed_and_reported(self):
@@ -412,6 +435,15 @@ class ProcessesTest(ContractTest):
         pid = int(run.read("leftover.pid"))
         self.assertEqual([p["pid"] for p in found], [pid])
         self.assertIn("train.py", found[0]["cmdline"])
+
+
+    def test_detached_worker_without_the_run_marker_is_found_killed_and_reported(self):
+        # Starting it without the marker is itself caught by processes; the harness adopts the
+        # orphan all the same, so leftover_processes finds and kills it.
+        run = self.run_of("leftover_scrubbed_env")
+        _, found = self.assertLeftoverKilled("leftover_scrubbed_env", also=("processes",))
+        self.assertEqual(found, [{"pid": int(run.read("leftover.pid")), "cmdline": "/bin/sleep 300"}])
+        self.assertIn("drops the run's marker", run.evidence("processes")["started"][0]["problems"][0])
 
 
 class ChannelTest(ContractTest):
@@ -612,6 +644,34 @@ class CausalityTest(ContractTest):
     def test_causal_mask_off_by_one_is_caught_where_the_future_begins(self):
         evidence = self.assertLeaks("torch_mask_off_by_one")
         self.assertEqual((evidence["first_leak"], evidence["leaking_positions"]), (16, 1))
+
+
+
+class KnownGapsTest(ContractTest):
+    """Cheats no check catches yet. Each fixture shows it would win; the test that it is caught is
+    an expected failure, so closing a gap shows up as an unexpected success here."""
+
+    RUNS = {name: cheat(name) for name in (
+        "gap_peeks_evaluator_frame", "gap_reuses_instrumentation_channel", "gap_reads_val_through_dir_fd")}
+
+    def test_gaps_would_win(self):
+        self.assertLess(self.run_of("gap_peeks_evaluator_frame").metric("val_bpc", "evaluator"), 0.01)
+        self.assertLess(self.run_of("gap_reads_val_through_dir_fd").metric("val_bpc", "evaluator"),
+                        self.baseline_bpc())
+        self.assertLess(self.run_of("gap_reuses_instrumentation_channel").metric("val_bpc", "output"),
+                        self.baseline_bpc())
+
+    @unittest.expectedFailure
+    def test_model_reading_the_evaluators_frame_is_caught(self):
+        self.assertNotEqual(self.run_of("gap_peeks_evaluator_frame").failed, [])
+
+    @unittest.expectedFailure
+    def test_evaluation_call_forged_with_the_instrumentations_own_channel_is_caught(self):
+        self.assertNotEqual(self.run_of("gap_reuses_instrumentation_channel").failed, [])
+
+    @unittest.expectedFailure
+    def test_evaluation_only_file_opened_relative_to_a_folder_descriptor_is_caught(self):
+        self.assertNotEqual(self.run_of("gap_reads_val_through_dir_fd").failed, [])
 
 
 if __name__ == "__main__":
