@@ -1,8 +1,9 @@
 // End to end in a real VS Code: a person opens the fixture workspace, starts a search on the
 // training script from the command palette, watches the experiments, reviews a diff, sees the
-// planted reward hack on its line, merges the kept change and stops the search.
+// planted reward hack on its line, merges the kept change, stops the search and accepts a result
+// held for review.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -148,5 +149,37 @@ describe('Ratchet in a real VS Code', { skip: missing && process.env.CI !== 'tru
     const journal = readFileSync(path.join(searches, id!, 'journal.jsonl'), 'utf8');
     assert.match(journal, /"reason":"stopped by the user"/);
     await bench.screenshot('08-stopped');
+  });
+
+  step('9: a result held for review is accepted from its row, after a modal that says why', async () => {
+    // The engine holds a result that is too good to be true as suspect; here e3 is recorded again
+    // as one, the way the search writes a verdict (the latest record of an id wins).
+    const searches = path.join(repo.root, '.ratchet', 'searches');
+    const [id] = readdirSync(searches);
+    const journal = path.join(searches, id!, 'journal.jsonl');
+    const e3 = readFileSync(journal, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; experiment?: { id: string; mean?: number; verdict: unknown } })
+      .filter((r) => r.type === 'experiment' && r.experiment!.id === 'e3')
+      .pop()!.experiment!;
+    const held = { ...e3, mean: 0.001, verdict: { kind: 'suspect', reason: 'a gain far beyond any kept so far', improvement: 1, threshold: 0.01 } };
+    appendFileSync(journal, JSON.stringify({ type: 'experiment', at: new Date().toISOString(), experiment: held }) + '\n');
+    // The view's Refresh button shows on its header when the pointer is over it.
+    const header = tree().locator('.pane-header', { hasText: 'Experiments' }).first();
+    await header.hover();
+    await header.locator('.action-label[aria-label*="Refresh"]').first().click();
+    const e3row = row('e3 Narrower').filter({ hasText: 'suspect — review' });
+    await e3row.waitFor({ timeout: 30_000 });
+    await e3row.hover();
+    await e3row.locator('.action-label[aria-label*="Accept Suspect Result"]').click();
+    const dialog = bench.page.locator('.monaco-dialog-box');
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /e3 was held for review: a gain far beyond any kept so far\. Accept it as a real gain\?/);
+    await bench.screenshot('09a-accept-confirmation');
+    await dialog.locator('.monaco-button', { hasText: /^Accept$/ }).first().click();
+    await row('e3 Narrower').filter({ hasText: 'kept (accepted), best' }).waitFor({ timeout: 30_000 });
+    assert.match(readFileSync(journal, 'utf8'), /"type":"accepted","at":"[^"]+","id":"e3","by":"editor"/);
+    await bench.screenshot('09b-accepted');
   });
 });
