@@ -7,7 +7,7 @@ import type { RatchetApi } from './client';
 import type { Dashboard } from './dashboard';
 import { parseHosts, validHostAddress } from './hosts';
 import { mergeExperiment } from './merge';
-import { budgetSettings, keyedProviderOf, modelSettings } from './modelSettings';
+import { budgetSettings, keyedProviderOf, modelSettings, reviewSetting } from './modelSettings';
 import { reviewExperiment } from './review';
 import { acceptPrompt } from './viewModel';
 import { defaultGuidanceFile } from '../engine/proposers/llm/guidance';
@@ -139,7 +139,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       if (!search) return void vscode.window.showInformationMessage('Ratchet: no stopped search to resume.');
       // The key is asked for by the server when the search needs one; a changed budget applies.
       const config = vscode.workspace.getConfiguration('ratchet', vscode.Uri.file(search.path));
-      await api.resumeSearch({ searchId: search.id, budget: budgetSettings(config), scrubEnv: config.get<string[]>('scrubEnv', []) });
+      await api.resumeSearch({ searchId: search.id, budget: budgetSettings(config), review: reviewSetting(config), scrubEnv: config.get<string[]>('scrubEnv', []) });
       await store.refresh();
     }),
     register('ratchet.reviewBest', async (t) => {

@@ -16,7 +16,13 @@ export function modelSettings(config: SettingsReader): ModelSettings {
     baseUrl: config.get<string>('model.baseUrl')?.trim() || undefined,
     price: config.get<string>('model.price')?.trim() || undefined,
     contextTokens: config.get<number>('model.contextTokens') || undefined,
+    review: reviewSetting(config),
   };
+}
+
+/** `ratchet.model.review`: on unless switched off. */
+export function reviewSetting(config: SettingsReader): boolean {
+  return config.get<boolean>('model.review') !== false;
 }
 
 /** 0 (the default) is no limit. */

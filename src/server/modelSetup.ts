@@ -28,7 +28,7 @@ export function llmProposerOptions(file: string, model: ModelSettings | undefine
   if (budget?.usd && !config.price) {
     throw new RatchetError('a dollar budget needs the model\'s price', 'set ratchet.model.price to IN/OUT dollars per million tokens (e.g. 0.15/0.6), or clear ratchet.model.budgetUsd');
   }
-  return { model: config, budget: budgetOf(budget), guidance: defaultGuidanceFile(file) };
+  return { model: config, budget: budgetOf(budget), guidance: defaultGuidanceFile(file), ...(model?.review === false ? { review: false } : {}) };
 }
 
 export function budgetOf(b: ModelBudgetSettings | undefined): ProposerOptions['budget'] {

@@ -73,6 +73,8 @@ export interface ModelSettings {
   /** "IN/OUT": dollars per million input/output tokens. */
   price?: string;
   contextTokens?: number;
+  /** false: the model does not review results before they are kept (`ratchet.model.review`). */
+  review?: boolean;
 }
 
 export interface ModelBudgetSettings {
@@ -86,6 +88,8 @@ export interface ResumeSearchParams {
   file?: string;
   /** A new model budget for an llm search (e.g. raised after it ran out); absent: the stored one. */
   budget?: ModelBudgetSettings;
+  /** Whether the model reviews results before they are kept (`ratchet.model.review`); absent: as stored. */
+  review?: boolean;
   /** Names added to the ones the search already keeps from its runs (the `ratchet.scrubEnv` setting). */
   scrubEnv?: string[];
 }

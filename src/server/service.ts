@@ -99,11 +99,14 @@ export class RatchetService {
     cwd ??= this.folders()[0];
     if (!cwd) throw new RatchetError('no folder is open', 'open the repository that holds the search');
     // search.json holds the model but no key: the key is fetched again, and a budget the user
-    // changed in the settings (say, raised after it ran out) replaces the stored one.
+    // changed in the settings (say, raised after it ran out) replaces the stored one, as does the
+    // review setting.
     const settings = await this.searchToResume(cwd, p);
     const model = settings.proposer === 'llm' ? (settings.proposerOptions as ProposerOptions | undefined)?.model : undefined;
     const budget = model && (p.budget?.usd || p.budget?.tokens) ? { budget: budgetOf(p.budget) } : undefined;
-    return this.launch({ file: p.file, cwd, resume: true, searchId: settings.id, proposerOptions: budget, scrubEnv: p.scrubEnv }, { model });
+    const review = model && p.review !== undefined ? { review: p.review } : undefined;
+    const proposerOptions = budget || review ? { ...budget, ...review } : undefined;
+    return this.launch({ file: p.file, cwd, resume: true, searchId: settings.id, proposerOptions, scrubEnv: p.scrubEnv }, { model });
   }
 
   private async searchToResume(cwd: string, p: ResumeSearchParams): Promise<SearchSettings> {
@@ -141,7 +144,7 @@ export class RatchetService {
         this.events.updated(id, 'stopped');
       });
     this.live.set(id, { started, abort, done, tails: new Map() });
-    const model = extra.model ? `, model ${extra.model.provider}:${extra.model.model}` : '';
+    const model = extra.model ? `, model ${extra.model.provider}:${extra.model.model}${started.reviewed ? ', reviewed by the model' : ''}` : '';
     this.events.log(id, `search ${id} on ${started.settings.file}${started.resumed ? ' resumed' : ' started'} (proposer ${started.settings.proposer}${model})`);
     this.events.updated(id, 'started');
     return this.info(started.repoRoot, id);

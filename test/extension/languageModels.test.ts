@@ -101,10 +101,12 @@ test("the model's refusals say what to do", async () => {
   }
 });
 
-test('settings: model, budget (0 is none), and whose key a model needs', () => {
+test('settings: model, review, budget (0 is none), and whose key a model needs', () => {
   const values: Record<string, unknown> = { 'model.name': ' openai:gpt-4o-mini ', 'model.baseUrl': '', 'model.price': '0.15/0.6', 'model.contextTokens': 0, 'model.budgetUsd': 2, 'model.budgetTokens': 0 };
   const config = { get: <T>(k: string) => values[k] as T | undefined };
-  assert.deepEqual(modelSettings(config), { name: 'openai:gpt-4o-mini', baseUrl: undefined, price: '0.15/0.6', contextTokens: undefined });
+  assert.deepEqual(modelSettings(config), { name: 'openai:gpt-4o-mini', baseUrl: undefined, price: '0.15/0.6', contextTokens: undefined, review: true });
+  values['model.review'] = false;
+  assert.equal(modelSettings(config).review, false, 'ratchet.model.review switches the auditor model off');
   assert.deepEqual(budgetSettings(config), { usd: 2, tokens: undefined });
   assert.equal(keyedProviderOf('openai:gpt-4o-mini'), 'openai');
   assert.equal(keyedProviderOf('anthropic:claude-sonnet-4-5'), 'anthropic');

@@ -11,7 +11,7 @@ import { registerBuiltInProposers } from '../../src/engine/proposers/builtin';
 import type { EditorBridge } from '../../src/server/modelSetup';
 import { RatchetService } from '../../src/server/service';
 import { makeRepo, QUADRATIC_SCRIPT, waitFor } from '../helpers';
-import { startOpenAiServer } from '../helpers/model-servers';
+import { isReviewRequest, REVIEW_KEEP, startOpenAiServer } from '../helpers/model-servers';
 
 const KEY = 'sk-ratchet-test-0123456789abcdef';
 registerBuiltInProposers(); // as the server's main does
@@ -102,6 +102,35 @@ test('an llm search from the editor: settings stored without the key, the key se
   assert.match(written, /test-model/, 'the scan reads the journal');
   assert.ok(!written.includes(KEY), 'the key is in no file under .ratchet (search.json, journal, logs, notes)');
   assert.ok(!logs.join('\n').includes(KEY), 'the key is in no log line or update');
+});
+
+test('ratchet.model.review off is stored with the search and asks no review; switched on again, the resumed search is reviewed', async (t) => {
+  const server = await startOpenAiServer([], {
+    otherwise: (body) => {
+      if (isReviewRequest(body)) return REVIEW_KEEP;
+      const user = body.messages.filter((m: { role: string }) => m.role === 'user');
+      return lrAnswer(String(user[user.length - 1].content), 0.1 + 0.1 / server.requests.length);
+    },
+  });
+  t.after(() => server.close());
+  const repo = makeRepo(t, { 'train.py': QUADRATIC_SCRIPT });
+  const logs: string[] = [];
+  const service = new RatchetService(() => [repo], { updated: () => undefined, log: (_id, text) => logs.push(text) });
+  const model = { name: 'openai:test-model', baseUrl: server.url, review: false };
+  const info = await service.startSearch({ file: path.join(repo, 'train.py'), proposer: 'llm', model, apiKey: KEY, maxExperiments: 1 });
+  await waitFor(() => !service.isLive(info.id), 60_000, 'the search to stop');
+  const settings = JSON.parse(readFileSync(path.join(repo, '.ratchet/searches', info.id, 'search.json'), 'utf8'));
+  assert.equal(settings.proposerOptions.review, false);
+  assert.ok(logs.some((l) => /started \(proposer llm, model openai:test-model\)/.test(l)), logs.join('\n'));
+  assert.ok(!server.requests.some((q) => isReviewRequest(q.body)), 'no review was asked for');
+
+  // Resuming without the setting keeps what is stored; with it on, the model reviews again.
+  await service.resumeSearch({ searchId: info.id });
+  await waitFor(() => !service.isLive(info.id), 60_000, 'the resumed search to stop');
+  assert.match(logs.filter((l) => / resumed /.test(l)).at(-1)!, /model openai:test-model\)/);
+  await service.resumeSearch({ searchId: info.id, review: true });
+  await waitFor(() => !service.isLive(info.id), 60_000, 'the search resumed with reviews to stop');
+  assert.match(logs.filter((l) => / resumed /.test(l)).at(-1)!, /model openai:test-model, reviewed by the model\)/);
 });
 
 test('settings that cannot work are refused before anything starts, naming the setting', async (t) => {

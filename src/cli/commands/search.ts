@@ -51,6 +51,8 @@ export const searchHelp = `ratchet search FILE [options]     improve FILE with a
   --budget-usd N       stop asking the model after N dollars (needs --price)
   --budget-tokens N    stop asking the model after N tokens
   --context-tokens N   prompt size the history is summarised to fit (default 24000)
+  --no-review          do not ask the model to review each result before it is kept (by
+                       default it does, and may hold a result for your review)
   --threads N          lines of research open at once (default 3)
   --guidance FILE      your notes for the model, read before every proposal (default
                        ratchet.guidance.md, or program.md, beside FILE)
@@ -64,8 +66,10 @@ export const searchHelp = `ratchet search FILE [options]     improve FILE with a
 type SearchValues = Partial<Record<'patches' | 'model' | 'base-url' | 'api-key-env' | 'price' | 'budget-usd' | 'budget-tokens' | 'context-tokens' | 'guidance', string>>;
 
 /** The proposer's settings from the flags; the key stays in the environment. */
-function proposerOptions(values: SearchValues, file: string | undefined, cwd: string): ProposerOptions | undefined {
+function proposerOptions(values: SearchValues, noReview: boolean, file: string | undefined, cwd: string): ProposerOptions | undefined {
   const opts: ProposerOptions = {};
+  // Allowed without --model: a resumed search keeps its stored model.
+  if (noReview) opts.review = false;
   if (values.patches) opts.patches = path.resolve(cwd, values.patches);
   if (values.model) {
     const model: ModelConfig = { ...parseModelSpec(values.model) };
@@ -113,6 +117,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       'budget-usd': { type: 'string' },
       'budget-tokens': { type: 'string' },
       'context-tokens': { type: 'string' },
+      'no-review': { type: 'boolean' },
       threads: { type: 'string' },
       guidance: { type: 'string' },
       'max-runs': { type: 'string' },
@@ -177,7 +182,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       runner,
       gpus: values.gpus?.split(',').map((g) => g.trim()).filter(Boolean),
       proposer: values.proposer ?? (values.model ? 'llm' : undefined),
-      proposerOptions: proposerOptions(values, positionals[0], io.cwd),
+      proposerOptions: proposerOptions(values, values['no-review'] === true, positionals[0], io.cwd),
       proposerRuntime: { onModelRetry: (reason) => io.err(`  ${reason}`) },
       scrubEnv: values['scrub-env'],
       threads: intOption(values.threads, 'threads'),
@@ -202,7 +207,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
     const what = settings.task.kernel
       ? `kernel check of ${settings.task.kernel.candidate} against ${settings.task.kernel.task ?? settings.task.kernel.problem}${settings.task.kernel.device ? ` on ${settings.task.kernel.device}` : ''}`
       : `run \`${settings.task.run}\` in ${settings.task.cwd || '.'}`;
-    io.out(`  ${what} · proposer ${settings.proposer} · ${settings.parallel} at a time · budget ${settings.task.budgetSeconds} s/run`);
+    io.out(`  ${what} · proposer ${settings.proposer}${started.reviewed ? ', reviewed by the model' : ''} · ${settings.parallel} at a time · budget ${settings.task.budgetSeconds} s/run`);
     if (started.inferred) io.out('  no task file found: task inferred from the file (see `ratchet help search` to adjust)');
     progress.attach(search);
     let summary: SearchSummary;
