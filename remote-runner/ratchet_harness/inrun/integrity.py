@@ -115,6 +115,18 @@ def describe(value, code=None):
     return "%s object" % type(value).__name__
 
 
+def _show_content(content):
+    """A container's content as recorded by _content, written out for the evidence."""
+    if content is None:
+        return "(not a container of plain values)"
+    kind, items = content
+    if kind == "dict":
+        text = "{%s}" % ", ".join("%s: %s" % pair for pair in items)
+    else:
+        text = ("[%s]" if kind == "list" else "{%s}") % ", ".join(items)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 class Snapshot:
     """Names of one namespace (a module's globals, a class's attributes) and what they were."""
 
@@ -133,7 +145,10 @@ class Snapshot:
         for name, entry in self.entries.items():
             now = namespace.get(name, _MISSING)
             how = entry.changed(now)
-            if how:
+            if how == "contents":  # the same object, edited in place: show what it held
+                found.append({"name": "%s.%s" % (self.label, name), "change": how,
+                              "before": _show_content(entry.content), "after": _show_content(_content(now))})
+            elif how:
                 found.append({
                     "name": "%s.%s" % (self.label, name),
                     "change": how,
