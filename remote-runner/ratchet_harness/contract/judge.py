@@ -80,12 +80,13 @@ class Judge:
                 why = "its module was imported but the function was never called"
             else:
                 why = "its module was never imported by the run"
-            if shown is not None and "printed_metric" not in self.disabled:
+            if shown is not None:
                 self.audit("printed_metric", "fail",
                            "printed %s: %s, but the evaluation function %s was never called (%s): "
                            "the value was not earned" % (metric, shown[1], evaluate, why),
                            {"printed": shown[0], "raw": shown[1], "evaluate": evaluate})
-                return None
+                if "printed_metric" not in self.disabled:  # switched off: a skip, then the failure below
+                    return None
             message = "the evaluation function %s was never called (%s): the run has no earned %s" % (
                 evaluate, why, metric or "metric")
             self.audit("evaluator", "fail", message, {"evaluate": evaluate})
