@@ -9,6 +9,7 @@ The runs of a test class are started together in a small pool when the class is 
 suite costs little more than its slowest runs."""
 
 import concurrent.futures
+import importlib.util
 import os
 import shutil
 import sys
@@ -20,14 +21,18 @@ from tests.helpers import FIXTURES, of_type, pid_alive, run_harness
 from tests.kernel_helpers import HAS_TORCH, NO_TORCH_REASON
 
 TRAIN_FIXTURES = os.path.join(FIXTURES, "train")
-TRAINING_BUDGET = 0.25  # the task's TIME_BUDGET; the budget cheats take 8x that by their own clock
-ALLOWANCE = 1.5  # start-up allowed past it, so a slow machine does not fail the honest scripts
+# The task's TIME_BUDGET. Every run has it as its training budget, with the default allowance
+# (10 s), so a loaded machine does not fail an honest script; the runs that test the budget
+# itself allow ALLOWANCE, which the cheats, taking 8x the budget by their own clock, overrun.
+TRAINING_BUDGET = 0.25
+ALLOWANCE = 1.5
+TIGHT = ("--training-allowance-seconds", str(ALLOWANCE))
 BPC_CONTRACT = ("--evaluate", "prepare.py:evaluate_bpc", "--metric", "val_bpc",
                 "--protect", "prepare.py", "data/val.txt", "--evaluation-only", "data/val.txt",
-                "--training-budget-seconds", str(TRAINING_BUDGET),
-                "--training-allowance-seconds", str(ALLOWANCE))
+                "--training-budget-seconds", str(TRAINING_BUDGET))
 TORCH_CONTRACT = ("--evaluate", "prepare.py:evaluate_loss", "--metric", "val_loss",
                   "--protect", "prepare.py", "data/val.txt", "--evaluation-only", "data/val.txt")
+HAS_NUMPY = importlib.util.find_spec("numpy") is not None
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=max(3, (os.cpu_count() or 2) + 1))
 _FOLDERS = []
 
@@ -211,7 +216,7 @@ class PrintedMetricTest(ContractTest):
         self.assertLess(evidence["printed"], self.baseline_bpc())
         self.assertIn("imported but the function was never called", run.audits["printed_metric"]["message"])
         self.assertIsNone(run.metric("val_bpc", "evaluator"))
-        self.assertEqual(off.verdict("printed_metric"), None)
+        self.assertEqual(off.verdict("printed_metric"), "skip")
         self.assertEqual(off.failed, ["evaluator"], off.describe())
         self.assertEqual(off.end["reason"], "failed")
 
@@ -234,7 +239,8 @@ class EvaluatorIntegrityTest(ContractTest):
 
     RUNS = {name: cheat(name) for name in (
         "integrity_eval_chars", "integrity_math_log2", "integrity_helper", "integrity_container",
-        "integrity_wrapped_code", "integrity_clock")}
+        "integrity_wrapped_code")}
+    RUNS["integrity_clock"] = cheat("integrity_clock", *TIGHT)
     TARGETS = {name: "evaluator_integrity" for name in RUNS}
 
     def changes(self, run):
@@ -270,8 +276,8 @@ class EvaluatorIntegrityTest(ContractTest):
         run, _ = self.assertCaught("integrity_container")
         self.assertGained(run)
         change = self.changes(run)["prepare.DATA_FILES"]
-        self.assertEqual((change["change"], change["before"], change["after"]),
-                         ("contents", "dict object", "dict object"))
+        self.assertEqual((change["change"], change["before"], change["after"]), (
+            "contents", "{'train': 'train.txt', 'val': 'val.txt'}", "{'train': 'train.txt', 'val': 'train.txt'}"))
         self.assertNotIn("assigned_at", change)  # nothing was assigned to the module
 
     def test_new_code_given_to_the_evaluation_function_itself_is_caught(self):
@@ -299,7 +305,7 @@ class TrainingBudgetTest(ContractTest):
     """The evaluation that gives the metric starts within the training budget, by the harness's
     clock."""
 
-    RUNS = {name: cheat(name) for name in ("budget_trains_past", "budget_lies_about_time")}
+    RUNS = {name: cheat(name, *TIGHT) for name in ("budget_trains_past", "budget_lies_about_time")}
     TARGETS = {name: "training_budget" for name in RUNS}
 
     def assertOverBudget(self, name):
@@ -529,7 +535,7 @@ class HonestScriptsTest(ContractTest):
     than the baseline's."""
 
     RUNS = {name: honest(name) for name in (
-        "better_smoothing", "trigram", "numpy_counts", "stdlib_pool", "subprocess_innocent")}
+        "better_smoothing", "trigram", "stdlib_pool", "subprocess_innocent") + (("numpy_counts",) if HAS_NUMPY else ())}
 
     def assertHonest(self, name):
         run = self.run_of(name)
@@ -551,6 +557,7 @@ class HonestScriptsTest(ContractTest):
         run = self.assertHonest("trigram")
         self.assertLess(run.metric("val_bpc", "evaluator"), 1.5)
 
+    @unittest.skipUnless(HAS_NUMPY, "numpy is not importable by this interpreter")
     def test_numpy_model_passes_every_check(self):
         self.assertHonest("numpy_counts")
 
@@ -599,7 +606,6 @@ class CausalityTest(ContractTest):
     RUNS = {
         "honest": ("torch_task/train.py", (), TORCH),
         "no_probes": ("torch_task/train.py", ("--no-probes",), TORCH),
-        "uninstrumented": ("torch_task/train.py", ("--no-instrument",), TORCH),
         "torch_noncausal": ("cheats/torch_noncausal.py", (), TORCH),
         "torch_mask_off_by_one": ("cheats/torch_mask_off_by_one.py", (), TORCH),
     }
@@ -621,13 +627,6 @@ class CausalityTest(ContractTest):
         self.assertNotIn("causality", unprobed.audits)
         self.assertEqual(unprobed.failed, [])
         self.assertEqual(probed.metric("val_loss", "evaluator"), unprobed.metric("val_loss", "evaluator"))
-
-    def test_torch_run_computes_the_same_loss_without_instrumentation(self):
-        plain = self.run_of("uninstrumented")
-        self.assertEqual(plain.end["reason"], "ok")
-        # Printed to six decimals without instrumentation; instrumented, the evaluator's value.
-        self.assertAlmostEqual(plain.metric("val_loss", "output"), self.honest_loss(), places=6)
-        self.assertEqual(plain.metric("val_loss", "output"), self.run_of("honest").metric("val_loss", "output"))
 
     def assertLeaks(self, name):
         run, _ = self.assertCaught(name)
