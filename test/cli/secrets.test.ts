@@ -92,7 +92,6 @@ test('a search\'s runs never see the model key or listed variables, and no secre
   const reason = (failed.verdict as { reason: string }).reason;
   assert.match(reason, /OPENAI_API_KEY=absent MY_SERVICE_TOKEN=absent, key file: \[redacted\] \[redacted\]/);
   assert.match(String(failed.meta?.logTail), /key file: \[redacted\] \[redacted\]/);
-  assert.equal(exps.find((e) => e.id === 'e2')!.verdict.kind, 'kept');
 
   for (const file of filesUnder(path.join(repo, '.ratchet'))) {
     const text = readFileSync(file, 'utf8');
