@@ -332,8 +332,9 @@ class ProtectedDataTest(ContractTest):
     """Protected files are never opened for writing, evaluation-only files are read by the
     evaluator alone, and writes outside the run's folder and temp are flagged."""
 
-    RUNS = {name: cheat(name) for name in ("protected_write_restore", "protected_reads_val",
-                                           "protected_reads_val_with_cat", "protected_hardlink", "outside_write")}
+    RUNS = {name: cheat(name) for name in (
+        "protected_write_restore", "protected_reads_val", "protected_reads_val_via_prepare",
+        "protected_reads_val_with_cat", "protected_hardlink", "outside_write")}
     TARGETS = {name: "outside_writes" if name == "outside_write" else "protected_access" for name in RUNS}
 
     def test_protected_file_written_and_restored_is_caught_though_its_hash_is_unchanged(self):
@@ -352,6 +353,14 @@ class ProtectedDataTest(ContractTest):
         self.assertEqual(run.evidence("protected_access")["accesses"], [{
             "kind": "evaluation_only_read", "path": "data/val.txt", "event": "open",
             "where": run.line('with open("data/val.txt")')}])
+
+    def test_evaluation_only_file_read_through_the_protected_modules_helper_is_caught(self):
+        # The open is in prepare.py's code, but no evaluation call is in progress.
+        run, _ = self.assertCaught("protected_reads_val_via_prepare")
+        self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
+        access, = run.evidence("protected_access")["accesses"]
+        self.assertEqual((access["kind"], access["path"]), ("evaluation_only_read", "data/val.txt"))
+        self.assertTrue(access["where"].startswith("prepare.py:"), access)
 
     def test_evaluation_only_file_named_to_another_program_is_caught(self):
         run, _ = self.assertCaught("protected_reads_val_with_cat")
