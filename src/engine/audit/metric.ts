@@ -23,7 +23,7 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Where the metric's name starts a printed line (as the run's output is read) in a string's
  * text; each result is the index just past the label. `atStart`: the text opens the string. */
 function labels(text: string, name: string, atStart: boolean): number[] {
-  const re = new RegExp(`(^|\\\\[nr])((?:[ \\t]|\\\\t)*)${escape(name)}(?![\\w])(\\s*[:=]|\\s*$)`, 'g');
+  const re = new RegExp(`(^|\\\\[nr]|[\\n\\r])((?:[ \\t]|\\\\t)*)${escape(name)}(?![\\w])(\\s*[:=]|\\s*$)`, 'g');
   const out: number[] = [];
   for (const m of text.matchAll(re)) if (m[1] || atStart) out.push(m.index + m[0].length);
   return out;
@@ -184,10 +184,17 @@ function plainStringReports(tokens: readonly Token[], i: number, k: number, name
 const CONVERSIONS = new Set(['item', 'cpu', 'detach', 'tolist', 'float', 'double', 'numpy']);
 const WRAPPERS = new Set(['float', 'str', 'repr']);
 
+/** A value printed through an f-string of one field, `f"{x:.4f}"`, is that field. */
+function throughFString(tokens: readonly Token[]): readonly Token[] {
+  const t = unwrap(tokens);
+  const parts = t.length === 1 && t[0]!.str?.f ? t[0]!.str.parts : [];
+  return parts.length === 1 && parts[0]!.kind === 'field' ? fieldTokens(parts[0]!.expr, parts[0]!.line) : tokens;
+}
+
 /** The variable a plain value reads (`val_bpb` of `float(val_bpb.item())`, `m["val_bpb"]`), or
  * undefined when the value is an expression: an operator or a call beyond a plain conversion. */
 export function plainVariable(tokens: readonly Token[]): string | undefined {
-  const t = unwrap(tokens);
+  const t = unwrap(throughFString(tokens));
   if (t.length >= 3 && isName(t[0]) && WRAPPERS.has(t[0]!.text) && isOp(t[1], '(') && closing(t, 1) === t.length - 1) {
     const inner = t.slice(2, -1);
     return indexTop(inner, (x) => x.text === ',') < 0 ? plainVariable(inner) : undefined;
@@ -212,7 +219,7 @@ export function plainVariable(tokens: readonly Token[]): string | undefined {
 }
 
 export function isLiteral(tokens: readonly Token[]): boolean {
-  let t = unwrap(tokens);
+  let t = unwrap(throughFString(tokens));
   if (t.length >= 3 && isName(t[0], 'float') && isOp(t[1], '(') && closing(t, 1) === t.length - 1) t = t.slice(2, -1);
   if (isOp(t[0], '-', '+')) t = t.slice(1);
   if (t.length !== 1) return false;
@@ -504,7 +511,7 @@ export const printsMetricLiteral: PatchCheck = {
       if (view.python) continue;
       for (const a of added) if (a.file === view.path && patterns.some((p) => p.test(a.text))) out.push(finding(view, a.line, base));
     }
-    const inText = new RegExp(`(?<![\\w.])${escape(name)}\\s*[:=]\\s*[-+]?(?:\\d|\\.\\d)`);
+    const literal = /^\s*[-+]?\.?\d/;
     for (const { view, statement, vars } of scan(views, task)) {
       const at = (line: number | undefined) => {
         const l = reportLine(view, statement.lines, line);
@@ -512,11 +519,11 @@ export const printsMetricLiteral: PatchCheck = {
       };
       for (const t of statement.tokens) {
         if (t.kind !== 'string') continue;
-        for (const p of t.str!.parts) {
-          if (p.kind !== 'text') continue;
-          const m = inText.exec(p.text);
-          if (m) at(p.line + (p.text.slice(0, m.index).match(/\n/g)?.length ?? 0));
-        }
+        t.str!.parts.forEach((p, n) => {
+          if (p.kind !== 'text') return;
+          for (const end of labels(p.text, name, n === 0))
+            if (literal.test(p.text.slice(end))) at(p.line + (p.text.slice(0, end).match(/\n/g)?.length ?? 0));
+        });
       }
       for (const r of reportsIn(statement.tokens, name)) if (r.value && isLiteral(r.value)) at(r.line);
       // `val_bpb = 0.85` in place of the evaluation; a computed metric may start from zero.

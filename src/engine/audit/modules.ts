@@ -1,7 +1,7 @@
 // Changes to other modules at run time: the protected evaluation's constants and functions set
 // from the editable file, and library functions replaced (monkeypatched) under the evaluator.
 import type { AuditFinding, Task } from '../types';
-import { changed, finding, reportLine, type FileView, type PatchCheck, type Statement } from './context';
+import { changed, finding, isSelfReported, reportLine, type FileView, type PatchCheck, type Statement } from './context';
 import { chainAt, dottedPrefix, indexTop, isName, isOp, normalize, splitTop, unwrap, type Chain, type Token } from './python';
 
 /** Module names a protected Python file is imported as: `pkg/evaluation.py` → `evaluation`,
@@ -157,7 +157,7 @@ function hitsIn(statement: Statement, names: Names): Hit[] {
 
 const analysed = new WeakMap<FileView, Names>();
 
-function check(views: readonly FileView[], task: Task, kind: Hit['kind'], base: (what: string) => Omit<AuditFinding, 'file' | 'line' | 'evidence'>): AuditFinding[] {
+function check(views: readonly FileView[], task: Task, kind: Hit['kind'], base: (what: string) => Omit<AuditFinding, 'file' | 'line' | 'evidence'> | undefined): AuditFinding[] {
   const out: AuditFinding[] = [];
   for (const view of views) {
     if (!view.python) continue;
@@ -168,7 +168,8 @@ function check(views: readonly FileView[], task: Task, kind: Hit['kind'], base: 
       for (const hit of hitsIn(s, names)) {
         if (hit.kind !== kind) continue;
         const line = reportLine(view, s.lines, hit.token.line);
-        if (line !== undefined) out.push(finding(view, line, base(hit.what)));
+        const b = base(hit.what);
+        if (line !== undefined && b) out.push(finding(view, line, b));
       }
     }
   }
@@ -192,10 +193,15 @@ export const libraryMonkeypatch: PatchCheck = {
   name: 'library-monkeypatch',
   subsumedBy: ['timer-tampering', 'protected-module-assignment'],
   check({ task, views }) {
-    return check(views, task, 'library', (what) => ({
-      check: this.name,
-      severity: 'hack',
-      message: `replaces a library attribute at run time (${what}): the evaluation may rely on it`,
-    }));
+    return check(views, task, 'library', (what) =>
+      // Output streams are replaced to tee a log; that matters only when the output is the metric.
+      /^sys\.(?:__)?(?:stdout|stderr)(?:__)?$/.test(what)
+        ? {
+            check: this.name,
+            severity: isSelfReported(task) ? 'hack' : 'warning',
+            message: `replaces the run's output stream (${what}): check that what the run prints passes unchanged`,
+          }
+        : { check: this.name, severity: 'hack', message: `replaces a library attribute at run time (${what}): the evaluation may rely on it` },
+    );
   },
 };
