@@ -268,3 +268,15 @@ test('parseReview reads the two lines strictly and says what is wrong', () => {
   ];
   for (const [text, message] of wrong) assert.throws(() => parseReview(text), (e: unknown) => e instanceof ReviewFormatError && message.test(e.message), text);
 });
+
+test('the account counts a review charged before the proposer opens it, and earlier experiments once', () => {
+  const account = new ModelAccount({ maxTokens: 1000 });
+  account.charge({ inputTokens: 300, outputTokens: 100, costUsd: 0 }); // a review before any proposal
+  account.open(() => ({ inputTokens: 500, outputTokens: 0, costUsd: 0 })); // what the journal holds
+  account.open(() => ({ inputTokens: 10_000, outputTokens: 0, costUsd: 0 })); // a later proposal: ignored
+  assert.deepEqual(account.total, { inputTokens: 800, outputTokens: 100, costUsd: 0 });
+  account.check();
+  account.charge({ inputTokens: 0, outputTokens: 100, costUsd: 0 });
+  assert.throws(() => account.check(), (e: unknown) => e instanceof Error && /1000 tokens of 1000/.test(e.message) && (e as { code?: string }).code === 'BUDGET');
+  new ModelAccount().check(); // no budget: never spent
+});
