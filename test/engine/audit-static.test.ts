@@ -235,6 +235,13 @@ for (const [name, [imp, line]] of protectedHacks) {
   });
 }
 
+test('protected-module-assignment: a name imported from the protected module, bound again', () => {
+  const budget = insertAfter(train, 'BATCH_SIZE = 32', 'TIME_BUDGET = 3600');
+  assert.deepEqual(brief(auditTrain(budget)), [`protected-module-assignment warning ${TRAIN}:${lineOf(budget, 'TIME_BUDGET = 3600')}`]);
+  const evaluator = insertAfter(train, 'BATCH_SIZE = 32', '', '', 'def evaluate_bpb(model, batch_size):', '    return 0.5');
+  assert.deepEqual(brief(auditTrain(evaluator)), [`protected-module-assignment hack ${TRAIN}:${lineOf(evaluator, 'def evaluate_bpb')}`]);
+});
+
 test('protected-module-assignment: a dotted package module, and a name bound to something else', () => {
   const t: Task = { ...task, protected: ['pkg/evaluation.py'] };
   const after = insertAfter(train, 'model.eval()', 'import pkg.evaluation', 'from pkg import evaluation as ev', 'pkg.evaluation.SPLIT = "train"', 'ev.SPLIT = "train"');
