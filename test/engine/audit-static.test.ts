@@ -341,6 +341,16 @@ test('findings name the file and line in a patch over several files', () => {
   assert.equal(findings[1]!.evidence, 'F.softmax = lambda x, dim=None: x');
 });
 
+test('from the patch alone, a hunk that starts or ends inside a docstring still shows its code', () => {
+  const before = 'def main(model):\n    """Train, then\n    evaluate and print\n    the metric.\n    """\n    val_bpb = evaluate_bpb(model)\n    print(f"val_bpb: {val_bpb:.4f}")\n\n\ndef helper():\n    """A helper.\n\n    With a long docstring.\n    """\n';
+  const startsInside = edit(before, '    val_bpb = evaluate_bpb(model)\n', '    val_bpb = evaluate_bpb(model)\n    val_bpb *= 0.5\n');
+  const endsInside = edit(before, '\n\ndef helper():', '\nval_bpb *= 0.5\n\ndef helper():');
+  for (const after of [startsInside, endsInside]) {
+    const patch = patchOf({ [TRAIN]: [before, after] });
+    assert.deepEqual(brief(auditPatch(patch, task)), [`metric-arithmetic hack ${TRAIN}:${lineOf(after, 'val_bpb *= 0.5')}`]);
+  }
+});
+
 test('a full file that disagrees with the patch is not trusted over the patch', () => {
   const after = insertAfter(train, EVALUATED, 'val_bpb *= 0.5');
   const patch = patchOf({ [TRAIN]: [train, after] });

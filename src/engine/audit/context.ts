@@ -176,7 +176,7 @@ function lex(segments: readonly Segment[], whole: boolean): { statements: Statem
   const statements: Statement[] = [];
   const commentCol = new Map<number, number>();
   for (const seg of segments) {
-    const lexed = tokenize(seg.text, seg.first);
+    const lexed = whole ? tokenize(seg.text, seg.first) : tokenizeHunk(seg);
     for (const [l, c] of lexed.commentCol) commentCol.set(l, c);
     // Scope: the innermost `def` or `class` above the line with a smaller indent.
     const stack: { indent: number; id: string }[] = [];
@@ -195,6 +195,30 @@ function lex(segments: readonly Segment[], whole: boolean): { statements: Statem
     }
   }
   return { statements, commentCol };
+}
+
+/** A hunk may start inside a docstring, whose closing quotes then seem to open a string that
+ * swallows the rest of the hunk. When a triple-quoted string is left open at the end and its
+ * quotes look like a closing one (text before them, nothing after, not after a `def` line), the
+ * hunk is read again from the line after them; quotes that open a string stay as they are. */
+function tokenizeHunk(seg: Segment): ReturnType<typeof tokenize> {
+  let text = seg.text;
+  let first = seg.first;
+  for (;;) {
+    const lexed = tokenize(text, first);
+    const open = lexed.lines.flat().find((t) => t.str?.unterminated);
+    if (!open || first === 1) return lexed;
+    const lines = text.split('\n');
+    const at = open.line - first;
+    const quotes = open.text.length - open.str!.body.length;
+    const before = lines[at]!.slice(0, open.col).trim();
+    const after = lines[at]!.slice(open.col + quotes).trim();
+    const previous = lines.slice(0, at).reverse().find((l) => l.trim())?.trim() ?? '';
+    const opening = after !== '' || /[=(,[{:]$/.test(before) || (before === '' && /[:=(,[{]$/.test(previous));
+    if (opening) return lexed;
+    text = lines.slice(at + 1).join('\n');
+    first += at + 1;
+  }
 }
 
 function linesOf(tokens: readonly Token[]): number[] {

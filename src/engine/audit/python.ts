@@ -23,6 +23,8 @@ export interface StringLiteral {
   f: boolean;
   /** An f-string's literal text and replacement fields in order; one text part otherwise. */
   parts: StringPart[];
+  /** A triple-quoted string still open at the end of the text. */
+  unterminated?: boolean;
 }
 
 export type StringPart =
@@ -189,8 +191,9 @@ function scanString(src: string, q: number, prefix: string, lineAt: (o: number) 
   }
   endText();
   const body = src.slice(q + delim.length, bodyEnd);
-  if (!f) return { end, literal: { prefix, body, f, parts: [{ kind: 'text', text: body, line: lineAt(q) }] } };
-  return { end, literal: { prefix, body, f, parts } };
+  const unterminated = triple && bodyEnd === src.length ? true : undefined;
+  if (!f) return { end, literal: { prefix, body, f, parts: [{ kind: 'text', text: body, line: lineAt(q) }], unterminated } };
+  return { end, literal: { prefix, body, f, parts, unterminated } };
 }
 
 /** An f-string replacement field starting after its `{`; `end` is past its closing `}`. */
