@@ -2,8 +2,7 @@
 // it is training on the test), and protected files (writing, moving or deleting them).
 import type { AuditFinding, Task } from '../types';
 import { changed, finding, isSelfReported, reportLine, type LogicalLine, type PatchCheck } from './context';
-import { assignment, targetText } from './metric';
-import { isName, render, type Token } from './python';
+import { assignment, isName, render, targetText, type Token } from './python';
 
 interface PathName {
   /** Repo-relative glob it comes from. */

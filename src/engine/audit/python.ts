@@ -403,6 +403,23 @@ export function primaryAt(tokens: readonly Token[], i: number): { tokens: Token[
   return { tokens: tokens.slice(i, j), end: j };
 }
 
+/** Targets of an assignment statement (`a = b = rhs`, `a, b = rhs`, `a: T = rhs`) and its value. */
+export function assignment(tokens: readonly Token[]): { targets: Token[][]; value: Token[] } | undefined {
+  const parts = splitTop(tokens, (t) => isOp(t, '='));
+  if (parts.length < 2) return undefined;
+  const targets = parts.slice(0, -1).flatMap((p) => {
+    const colon = indexTop(p, (t) => isOp(t, ':'));
+    return splitTop(unwrap(colon < 0 ? p : p.slice(0, colon), '(['), (t) => t.text === ',').filter((x) => x.length);
+  });
+  return { targets, value: parts[parts.length - 1]! };
+}
+
+/** The text of an assignment target that is a name, attribute or subscript; undefined otherwise. */
+export function targetText(tokens: readonly Token[]): string | undefined {
+  const chain = chainAt(tokens, 0);
+  return chain && chain.end === tokens.length && chain.parts.every((p) => p.kind !== 'call') ? normalize(tokens) : undefined;
+}
+
 /** A token sequence as text with its original spacing; strings verbatim or masked as `""`. */
 export interface Rendered {
   text: string;
