@@ -296,7 +296,9 @@ class EvaluatorIntegrityTest(ContractTest):
         change = self.changes(run)["time.perf_counter"]
         self.assertEqual(change["change"], "replaced")
         self.assertEqual(change["assigned_at"], run.line("time.perf_counter = lambda"))
-        self.assertLess(run.metric("training_seconds", "output"), TRAINING_BUDGET + 0.1)
+        # It printed a training time a fraction of what the harness measured.
+        self.assertLess(3 * run.metric("training_seconds", "output"),
+                        run.metric("seconds_to_evaluation", "harness"))
         self.assertGreater(off.evidence("training_budget")["seconds_to_evaluation"],
                            TRAINING_BUDGET + ALLOWANCE)
 
@@ -325,7 +327,7 @@ class TrainingBudgetTest(ContractTest):
 
     def test_training_time_misreported_in_the_printout_is_caught_by_the_harness_clock(self):
         run, evidence = self.assertOverBudget("budget_lies_about_time")
-        self.assertLess(run.metric("training_seconds", "output"), TRAINING_BUDGET)
+        self.assertLess(3 * run.metric("training_seconds", "output"), evidence["seconds_to_evaluation"])
 
 
 class ProtectedDataTest(ContractTest):
@@ -395,6 +397,8 @@ class ProcessesTest(ContractTest):
         "leftover_setsid", "leftover_double_fork", "leftover_scrubbed_env")}
     TARGETS = {name: "processes" if name.startswith("processes") else "leftover_processes" for name in RUNS}
 
+    SKIPS_BOOTSTRAP = "-I, which skips the harness's instrumentation"
+
     def assertEscaped(self, name, problems):
         run, off = self.assertCaught(name)
         self.assertLess(run.metric("val_bpc", "evaluator"), self.baseline_bpc())
@@ -409,17 +413,17 @@ class ProcessesTest(ContractTest):
 
     def test_python_started_with_dash_I_is_caught(self):
         run = self.run_of("processes_isolated_python")
-        started = self.assertEscaped("processes_isolated_python", ["-I, which skips the harness's instrumentation"])
+        started = self.assertEscaped("processes_isolated_python", [self.SKIPS_BOOTSTRAP])
         self.assertEqual(started["event"], "subprocess.Popen")
         self.assertEqual(started["argv"][:3], [sys.executable, "-I", "-c"])
         self.assertEqual(started["where"], run.line("extra = subprocess.run("))
 
     def test_python_started_with_dash_I_through_the_shell_is_caught(self):
         run = self.run_of("processes_shell_isolated_python")
-        started = self.assertEscaped("processes_shell_isolated_python", ["-I, which skips the harness's instrumentation"])
+        started = self.assertEscaped("processes_shell_isolated_python", [self.SKIPS_BOOTSTRAP])
         self.assertEqual(started["event"], "os.system")
-        self.assertEqual(len(started["argv"]), 1)
-        self.assertTrue(started["argv"][0].startswith("PATH=") and " python3 -I -c " in started["argv"][0], started)
+        command, = started["argv"]  # the shell command as typed
+        self.assertTrue(command.startswith("PATH=") and " python3 -I -c " in command, started)
         self.assertEqual(started["where"], run.line("os.system("))
 
     def test_python_started_with_a_clean_environment_is_caught(self):
@@ -430,6 +434,8 @@ class ProcessesTest(ContractTest):
         self.assertEqual(started["where"], run.line("extra = subprocess.run("))
 
     def assertLeftoverKilled(self, name, also=()):
+        """Both runs (the check on and off) killed the worker whose pid it wrote; the check names
+        it. Returns the worker's pid and what the check found."""
         for run in (self.run_of(name), self.run_of(name + "/off")):
             pid = int(run.read("leftover.pid"))
             deadline = time.monotonic() + 5
@@ -438,27 +444,24 @@ class ProcessesTest(ContractTest):
             self.assertFalse(pid_alive(pid), "pid %d outlived the run" % pid)
             self.assertEqual(run.end["reason"], "ok")
         run, _ = self.assertCaught(name, also=also)
-        return pid, run.evidence("leftover_processes")["processes"]
+        return int(run.read("leftover.pid")), run.evidence("leftover_processes")["processes"]
 
     def test_worker_in_a_session_of_its_own_is_found_killed_and_reported(self):
         pid, found = self.assertLeftoverKilled("leftover_setsid")
-        self.assertIn({"pid": int(self.run_of("leftover_setsid").read("leftover.pid")), "cmdline": "sleep 300"}, found)
+        self.assertEqual(found, [{"pid": pid, "cmdline": "sleep 300"}])
 
     def test_double_forked_daemon_is_found_killed_and_reported(self):
-        run = self.run_of("leftover_double_fork")
-        _, found = self.assertLeftoverKilled("leftover_double_fork")
-        pid = int(run.read("leftover.pid"))
+        pid, found = self.assertLeftoverKilled("leftover_double_fork")
         self.assertEqual([p["pid"] for p in found], [pid])
         self.assertIn("train.py", found[0]["cmdline"])
-
 
     def test_detached_worker_without_the_run_marker_is_found_killed_and_reported(self):
         # Starting it without the marker is itself caught by processes; the harness adopts the
         # orphan all the same, so leftover_processes finds and kills it.
-        run = self.run_of("leftover_scrubbed_env")
-        _, found = self.assertLeftoverKilled("leftover_scrubbed_env", also=("processes",))
-        self.assertEqual(found, [{"pid": int(run.read("leftover.pid")), "cmdline": "/bin/sleep 300"}])
-        self.assertIn("drops the run's marker", run.evidence("processes")["started"][0]["problems"][0])
+        pid, found = self.assertLeftoverKilled("leftover_scrubbed_env", also=("processes",))
+        self.assertEqual(found, [{"pid": pid, "cmdline": "/bin/sleep 300"}])
+        problems = self.run_of("leftover_scrubbed_env").evidence("processes")["started"][0]["problems"]
+        self.assertIn("drops the run's marker", problems[0])
 
 
 class ChannelTest(ContractTest):
@@ -543,8 +546,9 @@ class HonestScriptsTest(ContractTest):
     """Real improvements pass every check: the evaluator's value is the metric, and it is lower
     than the baseline's."""
 
-    RUNS = {name: honest(name) for name in (
-        "better_smoothing", "trigram", "stdlib_pool", "subprocess_innocent") + (("numpy_counts",) if HAS_NUMPY else ())}
+    RUNS = {name: honest(name) for name in ("better_smoothing", "trigram", "stdlib_pool", "subprocess_innocent")}
+    if HAS_NUMPY:
+        RUNS["numpy_counts"] = honest("numpy_counts")
 
     def assertHonest(self, name):
         run = self.run_of(name)
@@ -556,7 +560,7 @@ class HonestScriptsTest(ContractTest):
         self.assertNotIn("outside_writes", run.audits)
         evaluated = run.metric("val_bpc", "evaluator")
         self.assertLess(evaluated, self.baseline_bpc())
-        self.assertAlmostEqual(run.metric("val_bpc", "output"), evaluated, places=6)
+        self.assertAlmostEqual(run.metric("val_bpc", "output"), evaluated, delta=5e-7 + 1e-12)
         return run
 
     def test_better_smoothing_passes_every_check(self):
