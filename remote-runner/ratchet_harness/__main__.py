@@ -41,8 +41,8 @@ def _parser():
                        help="training the task promises before evaluating, by the harness's clock")
     train.add_argument("--training-allowance-seconds", type=float, default=None,
                        help="allowed past the training budget (default max(10, budget/4))")
-    train.add_argument("--evaluation-only", nargs="*", default=[],
-                       help="files or folders (relative to --cwd) only the evaluator may read")
+    train.add_argument("--evaluation-only", action="append", default=[], metavar="PATH",
+                       help="a file or folder (relative to --cwd) only the evaluator may read")
     train.add_argument("--probe", action="append", default=[], choices=["causal-lm"],
                        help="require a probe (default: each probe runs where it applies)")
     train.add_argument("--no-probes", action="store_true", help="run no model probe")

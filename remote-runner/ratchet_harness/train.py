@@ -69,7 +69,7 @@ def _split_function(spec, cwd):
     path, sep, function = spec.rpartition(":")
     if not sep or not path or not function.isidentifier():
         raise ValueError("%r is not PATH:FUNCTION" % spec)
-    return os.path.normpath(os.path.join(cwd, path)), function
+    return os.path.normpath(os.path.join(cwd, os.path.expanduser(path))), function
 
 
 def _contract(args, cwd, run_root):

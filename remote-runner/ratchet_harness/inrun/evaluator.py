@@ -80,7 +80,12 @@ class ImportWatcher:
         state = self.state
 
         def exec_module(module):
-            original(module)
+            if is_evaluator:
+                state.importing_evaluation = True
+            try:
+                original(module)
+            finally:
+                state.importing_evaluation = False
             state.after_import(fullname, module if is_evaluator else None)
 
         spec.loader.exec_module = exec_module

@@ -20,6 +20,8 @@ class State:
         self.integrity = integrity.Integrity()
         self.watcher = watch.Watcher(self)
         self.evaluation_module = None
+        # True while the evaluation's module runs its top-level code (on import).
+        self.importing_evaluation = False
         self._guard = None
         self.library_roots = sorted({sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")} - {None})
 
@@ -40,7 +42,6 @@ class State:
                                   file=getattr(module, "__file__", None))
                 return
             self.evaluation_module = module.__name__
-            self.watcher.evaluator_files.add(module.__file__)
             self.integrity.add_evaluation_module(module)
             self.integrity.add_function("%s.%s" % (module.__name__, function),
                                         getattr(module, function).__wrapped__)
@@ -61,7 +62,6 @@ class State:
         try:
             if self._guard is None:
                 self._guard = evaluator.load_guard(guard)
-                self.watcher.evaluator_files.add(os.path.realpath(guard["file"]))
             evaluator._active[0] += 1
             try:
                 returned = self._guard(*args, **kwargs)

@@ -39,7 +39,6 @@ class Watcher:
         self.harness = [os.path.join(os.path.realpath(p), "") for p in config.get("harness_dirs", [])]
         self.run_root = os.path.join(os.path.realpath(config["run_root"]), "")
         self.writable = [os.path.join(os.path.realpath(p), "") for p in config.get("writable", [])]
-        self.evaluator_files = set()
         self.reported = set()
         self.reports = 0
         self.forks = 0
@@ -107,7 +106,10 @@ class Watcher:
         path = self._path(value)
         if path is None or not self._protected(path, self.evaluation_only):
             return
-        if self.state.in_evaluator() or self._called_from_evaluator():
+        # Only the evaluation may read it: during an evaluation call, or while the evaluation's
+        # module runs its own top-level code on import. A helper of that module called from the
+        # training code is the training code reading it.
+        if self.state.in_evaluator() or self.state.importing_evaluation:
             return
         self._report("file", kind="evaluation_only_read", path=path, event=event)
 
@@ -127,16 +129,6 @@ class Watcher:
                     return True
             elif path == entry:
                 return True
-        return False
-
-    def _called_from_evaluator(self):
-        if not self.evaluator_files:
-            return False
-        frame = sys._getframe(1)
-        while frame is not None:
-            if frame.f_code.co_filename in self.evaluator_files:
-                return True
-            frame = frame.f_back
         return False
 
     # -- processes -------------------------------------------------------------------------------
