@@ -3,8 +3,10 @@
 import { existsSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
+import picomatch from 'picomatch';
 import { listFolder } from '../util/fs';
-import type { Direction, Task } from '../types';
+import type { Direction, GuardSpec, Task } from '../types';
+import { checkEvaluation, inferEvaluation, splitEvaluate, timeBudgetConstant } from './evaluation';
 import { checkKernelSpec, inferKernelTask, kernelLayoutOf, placeKernel } from './kernel';
 import { parseTaskFile, type TaskFileContent } from './schema';
 
@@ -40,6 +42,9 @@ export function loadTaskFile(taskFile: string, repoRoot: string): Task {
   }
   const kernel = content.kernel ? placeKernel(content.kernel, resolve) : undefined;
   if (kernel) checkKernelSpec(kernel, repoRoot, taskFile);
+  const protectedGlobs = (content.protected ?? []).map(resolve);
+  const evaluationOnly = (content.evaluationOnly ?? []).map(resolve);
+  const contract = evaluationContract(content, resolve, repoRoot, editable, protectedGlobs, taskFile, kernel !== undefined);
   return {
     name: content.name ?? path.basename(folder),
     description: content.description,
@@ -51,14 +56,80 @@ export function loadTaskFile(taskFile: string, repoRoot: string): Task {
     cwd: resolve(content.cwd ?? '.').replace(/^\.$/, ''),
     metric: content.metric,
     budgetSeconds: content.budgetSeconds ?? DEFAULT_BUDGET_SECONDS,
-    protected: (content.protected ?? []).map((g) => {
-      const rel = repoRelative(repoRoot, path.resolve(folder, g));
-      return rel;
-    }),
+    // The evaluation's file and the evaluation-only data are protected whether or not listed.
+    protected: unique([...protectedGlobs, ...(contract.evaluate ? [splitEvaluate(contract.evaluate).file] : []), ...evaluationOnly]),
     repeats: content.repeats ?? DEFAULT_REPEATS,
     setup: content.setup,
     env: content.env,
+    ...contract,
+    ...(evaluationOnly.length > 0 ? { evaluationOnly } : {}),
+    ...(content.probes ? { probes: content.probes } : {}),
+    ...(content.guard ? { guard: checkGuard(content.guard, taskFile) } : {}),
   };
+}
+
+function unique(list: string[]): string[] {
+  return [...new Set(list)];
+}
+
+/** The task file's evaluation and training budget; inferred from its protected modules when the
+ * file names no evaluation (a training task only). */
+function evaluationContract(
+  content: TaskFileContent,
+  resolve: (p: string) => string,
+  repoRoot: string,
+  editable: string[],
+  protectedGlobs: string[],
+  taskFile: string,
+  isKernel: boolean,
+): Pick<Task, 'evaluate' | 'trainingBudgetSeconds' | 'trainingAllowanceSeconds'> {
+  const out: Pick<Task, 'evaluate' | 'trainingBudgetSeconds' | 'trainingAllowanceSeconds'> = {};
+  if (content.evaluate) {
+    if (isKernel) throw new RatchetError(`${taskFile}: "evaluate" is for training tasks; a kernel task's metric is measured by the harness`, 'remove "evaluate"');
+    const { file, fn } = splitEvaluate(content.evaluate);
+    out.evaluate = `${resolve(file)}:${fn}`;
+    checkEvaluation({ repoRoot, editable }, out.evaluate, taskFile);
+    const budget = timeBudgetConstant(readFileSync(path.join(repoRoot, resolve(file)), 'utf8'));
+    if (budget !== undefined) out.trainingBudgetSeconds = budget;
+  } else if (!isKernel && editable[0]) {
+    const isProtected = picomatch(protectedGlobs, { dot: true });
+    const protectedPy = editable.flatMap((e) => listPython(repoRoot, path.posix.dirname(e))).filter((f) => isProtected(f));
+    const inferred = inferEvaluation(repoRoot, editable[0], protectedPy);
+    if (inferred) {
+      out.evaluate = inferred.evaluate;
+      if (inferred.trainingBudgetSeconds !== undefined) out.trainingBudgetSeconds = inferred.trainingBudgetSeconds;
+    }
+  }
+  if (content.trainingBudgetSeconds !== undefined) out.trainingBudgetSeconds = content.trainingBudgetSeconds;
+  if (content.trainingAllowanceSeconds !== undefined) out.trainingAllowanceSeconds = content.trainingAllowanceSeconds;
+  return out;
+}
+
+/** The .py files of a repo-relative folder and its subfolders one level down (repo-relative). */
+function listPython(repoRoot: string, folder: string): string[] {
+  const out: string[] = [];
+  for (const name of listFolder(path.join(repoRoot, folder))) {
+    const rel = path.posix.join(folder === '.' ? '' : folder, name);
+    if (name.endsWith('.py')) out.push(rel);
+  }
+  return out;
+}
+
+/** A guard is a function or a command; a function lives outside the repository, on the host (an
+ * absolute or ~ path; the schema checks its form). */
+function checkGuard(guard: GuardSpec, taskFile: string): GuardSpec {
+  const g = guard as { function?: string; command?: string; metric?: string };
+  if ((g.function === undefined) === (g.command === undefined)) {
+    throw new RatchetError(`${taskFile}: guard needs exactly one of "function" and "command"`, 'give "function": "/ABSOLUTE/PATH.py:FUNCTION", or "command" with "metric"');
+  }
+  if (g.command !== undefined && !g.metric) throw new RatchetError(`${taskFile}: guard.command needs "metric", the name it prints`, 'add "metric" to "guard"');
+  if ('function' in guard && !/^(\/|~\/)/.test(guard.function)) {
+    throw new RatchetError(
+      `${taskFile}: guard.function ${guard.function} is not an absolute path`,
+      'a guard lives on the host, outside the repository (where no patch or prompt can see it): give ABSOLUTE_PATH:FUNCTION or ~/PATH:FUNCTION',
+    );
+  }
+  return { ...guard };
 }
 
 /**
@@ -118,6 +189,9 @@ export function inferTask(file: string, repoRoot: string, opts: InferOptions, py
   }
   const folder = path.dirname(rel) === '.' ? '' : path.dirname(rel);
   const metricName = opts.metric ?? '';
+  // A module beside the script that it imports and that defines its evaluation (autoresearch's
+  // prepare.py): that module is protected and its function's value is the metric.
+  const evaluation = inferEvaluation(repoRoot, rel);
   return {
     name: path.basename(file).replace(/\.[^.]+$/, ''),
     repoRoot,
@@ -126,8 +200,10 @@ export function inferTask(file: string, repoRoot: string, opts: InferOptions, py
     cwd: folder,
     metric: { name: metricName, direction: opts.direction ?? (metricName ? guessDirection(metricName) : 'lower') },
     budgetSeconds: opts.budgetSeconds ?? DEFAULT_BUDGET_SECONDS,
-    protected: [],
+    protected: evaluation ? [evaluation.file] : [],
     repeats: opts.repeats ?? DEFAULT_REPEATS,
+    ...(evaluation ? { evaluate: evaluation.evaluate } : {}),
+    ...(evaluation?.trainingBudgetSeconds !== undefined ? { trainingBudgetSeconds: evaluation.trainingBudgetSeconds } : {}),
   };
 }
 
@@ -152,6 +228,12 @@ export function saveTask(task: Task): string {
     budgetSeconds: task.budgetSeconds,
     protected: task.protected.map(rel),
     repeats: task.repeats,
+    ...(task.evaluate ? { evaluate: `${rel(splitEvaluate(task.evaluate).file)}:${splitEvaluate(task.evaluate).fn}` } : {}),
+    ...(task.trainingBudgetSeconds !== undefined ? { trainingBudgetSeconds: task.trainingBudgetSeconds } : {}),
+    ...(task.trainingAllowanceSeconds !== undefined ? { trainingAllowanceSeconds: task.trainingAllowanceSeconds } : {}),
+    ...(task.evaluationOnly ? { evaluationOnly: task.evaluationOnly.map(rel) } : {}),
+    ...(task.probes ? { probes: task.probes } : {}),
+    ...(task.guard ? { guard: task.guard } : {}),
   };
   writeFileSync(target, JSON.stringify(content, null, 2) + '\n');
   return target;

@@ -4,6 +4,7 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { findNodeAtLocation, parseTree, getNodeValue, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import taskSchema from '../../../schemas/task.schema.json';
 import { RatchetError } from '../errors';
+import type { GuardSpec, Probe } from '../types';
 
 export interface TaskFileContent {
   name?: string;
@@ -13,12 +14,18 @@ export interface TaskFileContent {
   run?: string;
   kernel?: { task?: string; problem?: string; candidate: string; device?: 'cuda' | 'cpu' };
   cwd?: string;
-  metric: { name: string; direction: 'lower' | 'higher' };
+  metric: { name: string; direction: 'lower' | 'higher'; bound?: number };
   budgetSeconds?: number;
   protected?: string[];
   repeats?: number;
   setup?: string;
   env?: Record<string, string>;
+  evaluate?: string;
+  trainingBudgetSeconds?: number;
+  trainingAllowanceSeconds?: number;
+  evaluationOnly?: string[];
+  probes?: Probe[];
+  guard?: GuardSpec;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
