@@ -6,7 +6,8 @@ import Ajv from 'ajv';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import protocolSchema from '../../../remote-runner/protocol.schema.json';
-import type { AuditFinding, KernelSpec } from '../types';
+import picomatch from 'picomatch';
+import type { AuditFinding, KernelSpec, MetricSource, RunResult, TrainContract } from '../types';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -30,6 +31,12 @@ export interface TrainInvocation {
   command: string;
   /** Between SIGTERM and SIGKILL of the run's process group. */
   killGraceSeconds?: number;
+  /** The run's own folder (the worktree's root): writes elsewhere are reported. */
+  runRoot?: string;
+  /** The evaluation contract, its paths relative to `cwd` (see placeContract). */
+  contract?: TrainContract;
+  /** Environment variables the run must not see. */
+  scrubEnv?: string[];
 }
 
 /** Arguments after the interpreter: `-m ratchet_harness train … -- command`. */
@@ -38,9 +45,56 @@ export function trainArgs(inv: TrainInvocation): string[] {
   if (inv.seed >= 0) args.push('--seed', String(inv.seed));
   for (const p of inv.protect) args.push('--protect', p);
   if (inv.killGraceSeconds !== undefined) args.push('--kill-grace-seconds', String(inv.killGraceSeconds));
+  if (inv.runRoot !== undefined) args.push(`--run-root=${inv.runRoot}`);
+  args.push(...scrubArgs(inv.scrubEnv), ...contractArgs(inv.contract));
   // The harness hands the words after `--` to `/bin/sh -c`; the task's command is the user's own.
   args.push('--', inv.command);
   return args;
+}
+
+export function scrubArgs(names: readonly string[] | undefined): string[] {
+  return (names ?? []).map((n) => `--scrub-env=${n}`);
+}
+
+/** The contract's harness options (PROTOCOL.md, "train"); `=` joins each value to its option, so
+ * a path that starts with `-` is never read as one. */
+export function contractArgs(c: TrainContract | undefined): string[] {
+  if (!c) return [];
+  const args: string[] = [];
+  if (c.metric) args.push(`--metric=${c.metric}`);
+  if (c.evaluate) args.push(`--evaluate=${c.evaluate}`);
+  if (c.trainingBudgetSeconds !== undefined) args.push(`--training-budget-seconds=${c.trainingBudgetSeconds}`);
+  if (c.trainingAllowanceSeconds !== undefined) args.push(`--training-allowance-seconds=${c.trainingAllowanceSeconds}`);
+  for (const p of c.evaluationOnly ?? []) args.push(`--evaluation-only=${p}`);
+  if (c.probes && c.probes.length === 0) args.push('--no-probes');
+  for (const p of c.probes ?? []) args.push(`--probe=${p}`);
+  if (c.guard && 'function' in c.guard) {
+    args.push(`--guard-function=${c.guard.function}`);
+    if (c.guard.metric) args.push(`--guard-metric=${c.guard.metric}`);
+  } else if (c.guard) {
+    args.push(`--guard-command=${c.guard.command}`, `--guard-metric=${c.guard.metric}`);
+  }
+  return args;
+}
+
+/**
+ * The contract as the harness sees it from the run's folder: the evaluation's path and the
+ * evaluation-only files (the tracked files their globs match, from `files`) relative to `cwd`
+ * (repo-relative), each prefixed `./` as the protected files are.
+ */
+export function placeContract(contract: TrainContract | undefined, cwd: string, files: readonly string[]): TrainContract | undefined {
+  if (!contract) return undefined;
+  const rel = (p: string) => `./${path.posix.relative(cwd || '.', p) || '.'}`;
+  const placed: TrainContract = { ...contract };
+  if (contract.evaluate) {
+    const i = contract.evaluate.lastIndexOf(':');
+    placed.evaluate = `${rel(contract.evaluate.slice(0, i))}${contract.evaluate.slice(i)}`;
+  }
+  if (contract.evaluationOnly) {
+    const matches = picomatch([...contract.evaluationOnly], { dot: true });
+    placed.evaluationOnly = files.filter((f) => matches(f)).map(rel);
+  }
+  return placed;
 }
 
 export interface KernelInvocation {
@@ -57,6 +111,8 @@ export interface KernelInvocation {
   env?: Record<string, string>;
   /** The run's seed: each repeat checks the candidate on fresh random inputs. */
   seed?: number;
+  /** Environment variables the workers must not see. */
+  scrubEnv?: string[];
 }
 
 /** Arguments after the interpreter: `-m ratchet_harness kernel …` (PROTOCOL.md, "kernel"). */
@@ -71,6 +127,7 @@ export function kernelArgs(inv: KernelInvocation): string[] {
   // The task's budget caps the whole run (check and time workers together), not each worker.
   args.push(`--budget-seconds=${inv.budgetSeconds}`, `--worker-timeout=${inv.budgetSeconds}`, `--cwd=${inv.cwd}`);
   for (const [key, value] of Object.entries(inv.env ?? {})) args.push(`--env=${key}=${value}`);
+  args.push(...scrubArgs(inv.scrubEnv));
   if (inv.protect.length > 0) args.push('--protect', ...inv.protect.map((f) => (f.startsWith('/') ? f : `./${f}`)));
   return args;
 }
@@ -81,10 +138,13 @@ export function kernelArgs(inv: KernelInvocation): string[] {
  * run failed (so a proposer can debug it); every other failed check is a suspected hack.
  */
 const WRONG_NOT_SUSPECT: Record<string, string> = {
-  load: 'does not load',
-  correctness: 'incorrect',
-  output_type: 'wrong output type',
-  crash: 'crashed',
+  'kernel:load': 'does not load',
+  'kernel:correctness': 'incorrect',
+  'kernel:output_type': 'wrong output type',
+  'kernel:crash': 'crashed',
+  // Train mode: the task's evaluation function never ran (or returned no number), so the run
+  // has no earned metric. Printing one anyway is a different check, and a hack.
+  'train:evaluator': 'no earned metric',
 };
 
 const ajv = new Ajv({ allErrors: false, strict: false });
@@ -123,6 +183,10 @@ export class ProtocolReader {
   readonly audit: AuditFinding[] = [];
   /** Why the candidate is wrong (kernel mode's correctness-class checks), when it is. */
   failure: string | undefined;
+  /** Where each metric came from, as the harness said (`output`, `evaluator`, `harness`). */
+  readonly sources: Record<string, MetricSource> = {};
+  /** The guard metric's value, when the harness reported one. */
+  guard: number | undefined;
   end: HarnessOutcome | undefined;
   /** The host's clock when the harness reported the end (seconds since the epoch). */
   endTime: number | undefined;
@@ -165,6 +229,20 @@ export class ProtocolReader {
   /** Forgets a partly received line: the next attach starts again at `offset`. */
   resetPartial(): void {
     this.partial = Buffer.alloc(0);
+  }
+
+  /** What the run produced, for its RunResult: metrics and where they came from, the guard, the
+   * time to the evaluation, the audit findings. */
+  results(): Pick<RunResult, 'metrics' | 'metricSources' | 'guard' | 'secondsToEvaluation' | 'audit'> {
+    const out: Pick<RunResult, 'metrics' | 'metricSources' | 'guard' | 'secondsToEvaluation' | 'audit'> = {
+      metrics: this.metrics,
+      metricSources: this.sources,
+      audit: this.audit,
+    };
+    if (this.guard !== undefined) out.guard = this.guard;
+    const toEvaluation = this.metrics.seconds_to_evaluation;
+    if (this.sources.seconds_to_evaluation === 'harness' && toEvaluation !== undefined) out.secondsToEvaluation = toEvaluation;
+    return out;
   }
 
   /** The metrics as output lines, for a tail whose own lines the harness stopped forwarding. */
@@ -214,14 +292,24 @@ export class ProtocolReader {
       case 'log':
         this.sink.output(e.stream === 'harness' ? `[harness] ${String(e.text)}` : String(e.text));
         break;
-      case 'metric':
+      case 'metric': {
         // JSON has no NaN: the harness writes a non-finite value as null. A per-shape figure
         // (kernel mode) is kept under `name/shape`, so it never stands in for the run's own.
-        this.metrics[typeof e.shape === 'string' ? `${String(e.name)}/${e.shape}` : String(e.name)] = typeof e.value === 'number' ? e.value : NaN;
+        const value = typeof e.value === 'number' ? e.value : NaN;
+        if (e.source === 'guard') {
+          this.guard = value;
+          break;
+        }
+        const name = typeof e.shape === 'string' ? `${String(e.name)}/${e.shape}` : String(e.name);
+        // What the evaluator returned is the metric; a line the run printed later cannot replace it.
+        if (this.sources[name] === 'evaluator' && e.source === 'output') break;
+        this.metrics[name] = value;
+        this.sources[name] = e.source as MetricSource;
         break;
+      }
       case 'audit':
-        if (e.verdict === 'fail' && this.mode === 'kernel' && WRONG_NOT_SUSPECT[String(e.check)]) {
-          this.failure ??= wrongCandidate(String(e.check), String(e.message), e.evidence);
+        if (e.verdict === 'fail' && (WRONG_NOT_SUSPECT[`${this.mode}:${String(e.check)}`] !== undefined)) {
+          this.failure ??= this.mode === 'kernel' ? wrongCandidate(String(e.check), String(e.message), e.evidence) : String(e.message);
         } else if (e.verdict === 'fail' || e.verdict === 'warn') this.audit.push(...this.findings(e));
         break;
       case 'resource':
@@ -250,8 +338,37 @@ export class ProtocolReader {
         return files.map((file) => ({ check: 'protected-file-changed', severity, message: `the run changed protected file ${file}`, file, evidence: String(e.message) }));
       }
     }
-    return [{ check: String(e.check), severity, message: String(e.message), evidence: JSON.stringify(evidence).slice(0, 500) }];
+    const finding: AuditFinding = { check: String(e.check), severity, message: String(e.message), evidence: JSON.stringify(evidence).slice(0, 500) };
+    const at = this.mode === 'train' ? locate(evidence) : undefined;
+    if (at) Object.assign(finding, at);
+    return [finding];
   }
+}
+
+/**
+ * The line of the repository a train-mode finding points at, from its evidence: the frame that
+ * opened a file or started a process, the line that assigned a changed name, where a replacement
+ * function was defined. The harness names files relative to the run's folder, the repository's
+ * root; a path outside it (a library) points nowhere.
+ */
+function locate(evidence: Record<string, unknown>): { file: string; line: number } | undefined {
+  const places: unknown[] = [];
+  const each = (key: string, field: string) => {
+    const list = evidence[key];
+    if (Array.isArray(list)) for (const item of list) if (item && typeof item === 'object') places.push((item as Record<string, unknown>)[field]);
+  };
+  each('accesses', 'where');
+  each('writes', 'where');
+  const started = evidence.started;
+  if (Array.isArray(started)) for (const p of started as Record<string, unknown>[]) if (Array.isArray(p?.problems) && p.problems.length > 0) places.push(p.where);
+  each('changes', 'assigned_at');
+  const changes = evidence.changes;
+  if (Array.isArray(changes)) for (const c of changes as Record<string, unknown>[]) places.push(/defined at (\S+:\d+)$/.exec(String(c?.after ?? ''))?.[1]);
+  for (const place of places) {
+    const m = typeof place === 'string' ? /^([^<:/][^:]*):(\d+)$/.exec(place) : null;
+    if (m && !m[1]!.startsWith('..')) return { file: m[1]!, line: Number(m[2]) };
+  }
+  return undefined;
 }
 
 /** "incorrect on shape 64x256: wrong result: 3 of 64 elements off, max error 0.31". */
@@ -259,5 +376,5 @@ function wrongCandidate(check: string, message: string, evidence: unknown): stri
   const failures = (evidence as { failures?: { shape?: unknown }[] } | undefined)?.failures;
   const shape = Array.isArray(failures) && typeof failures[0]?.shape === 'string' ? failures[0].shape : undefined;
   const where = shape !== undefined && !message.includes(shape) ? ` on shape ${shape}` : '';
-  return `${WRONG_NOT_SUSPECT[check]}${where}: ${message}`;
+  return `${WRONG_NOT_SUSPECT[`kernel:${check}`]}${where}: ${message}`;
 }

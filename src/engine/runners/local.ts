@@ -9,7 +9,7 @@ import { addWorktree, git, removeWorktree } from '../git/repo';
 import type { Runner, RunRequest, RunResult, Slot } from '../types';
 import { placeKernel } from '../task/kernel';
 import { withoutNames } from '../secrets/secrets';
-import { harnessRoot, kernelArgs, ProtocolReader, trainArgs } from './harness';
+import { harnessRoot, kernelArgs, placeContract, ProtocolReader, trainArgs } from './harness';
 import { RunLog } from './run-log';
 import { TailBuffer } from './tail';
 
@@ -51,15 +51,16 @@ export class LocalRunner implements Runner {
     const worktree = path.join(this.opts.worktreeRoot, `${req.experimentId}-s${req.seed}-${process.pid}`);
     await addWorktree(req.repoRoot, worktree, req.commit);
     try {
-      const protect = await protectedFiles(worktree, req.cwd, req.protected);
-      return await this.runHarness(req, worktree, protect);
+      const files = (await git(worktree, ['ls-files', '-z'])).split('\0').filter(Boolean);
+      const protect = protectedFiles(files, req.cwd, req.protected);
+      return await this.runHarness(req, worktree, protect, files);
     } finally {
       await removeWorktree(req.repoRoot, worktree);
     }
   }
 
   /** The harness's arguments: `kernel` for a kernel run, else `train` around the command. */
-  private harnessArgs(req: RunRequest, worktree: string, cwd: string, protect: string[], grace: number): string[] {
+  private harnessArgs(req: RunRequest, worktree: string, cwd: string, protect: string[], grace: number, files: string[]): string[] {
     if (req.kernel) {
       return kernelArgs({
         experimentId: req.experimentId,
@@ -69,6 +70,7 @@ export class LocalRunner implements Runner {
         protect,
         seed: req.seed,
         gpu: req.slot.env.CUDA_VISIBLE_DEVICES,
+        scrubEnv: req.scrubEnv,
       });
     }
     return trainArgs({
@@ -79,10 +81,13 @@ export class LocalRunner implements Runner {
       protect,
       command: req.command,
       killGraceSeconds: grace / 1000,
+      runRoot: worktree,
+      contract: placeContract(req.contract, req.cwd, files),
+      scrubEnv: req.scrubEnv,
     });
   }
 
-  private runHarness(req: RunRequest, worktree: string, protect: string[]): Promise<RunResult> {
+  private runHarness(req: RunRequest, worktree: string, protect: string[], files: string[]): Promise<RunResult> {
     const cwd = path.join(worktree, req.cwd);
     const log = new RunLog(req.logPath, this.opts.logCapBytes, this.opts.tailBytes, req.redact);
     const grace = this.opts.killGraceMs ?? 2000;
@@ -94,7 +99,7 @@ export class LocalRunner implements Runner {
       let cancelled = false;
       let backstop = false;
       let killTimer: NodeJS.Timeout | undefined;
-      const child = spawn(this.opts.python ?? 'python3', this.harnessArgs(req, worktree, cwd, protect, grace), {
+      const child = spawn(this.opts.python ?? 'python3', this.harnessArgs(req, worktree, cwd, protect, grace, files), {
         cwd,
         env: { ...withoutNames({ ...process.env, ...req.slot.env, ...req.env }, req.scrubEnv), PYTHONPATH: harnessRoot(), PYTHONDONTWRITEBYTECODE: '1' },
         detached: true,
@@ -152,8 +157,7 @@ export class LocalRunner implements Runner {
           timedOut: end?.reason === 'timeout' || backstop,
           cancelled: cancelled || end?.reason === 'cancelled',
           spawnError,
-          metrics: reader.metrics,
-          audit: reader.audit,
+          ...reader.results(),
           failure: reader.failure,
           host: 'localhost',
         }));
@@ -162,10 +166,9 @@ export class LocalRunner implements Runner {
   }
 }
 
-/** The files matching the protected globs in a worktree, relative to the run's folder. */
-async function protectedFiles(worktree: string, cwd: string, patterns: readonly string[]): Promise<string[]> {
+/** The tracked files matching the protected globs, relative to the run's folder. */
+function protectedFiles(files: readonly string[], cwd: string, patterns: readonly string[]): string[] {
   if (patterns.length === 0) return [];
   const isProtected = picomatch([...patterns], { dot: true });
-  const files = (await git(worktree, ['ls-files', '-z'])).split('\0').filter((f) => f && isProtected(f));
-  return files.map((f) => path.posix.relative(cwd || '.', f) || '.');
+  return files.filter((f) => isProtected(f)).map((f) => path.posix.relative(cwd || '.', f) || '.');
 }

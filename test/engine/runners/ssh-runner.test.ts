@@ -147,7 +147,7 @@ test('a run that changes a protected file is reported by the harness as a hack',
   assert.equal(r.exitCode, 0);
   assert.deepEqual(
     r.audit.map((a) => [a.check, a.severity, a.file]),
-    [['protected-file-changed', 'hack', 'prepare.py']],
+    [['protected_access', 'hack', 'train.py'], ['protected-file-changed', 'hack', 'prepare.py']],
   );
 });
 

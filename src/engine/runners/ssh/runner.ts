@@ -17,7 +17,7 @@ import { KeyStore, noPrompts, type SshPrompts } from './auth';
 import { resolveHost, type HostConfig } from './config';
 import { HostConnection, HostUnreachable } from './connection';
 import { harnessBundle, type HarnessBundle } from './harness-bundle';
-import { kernelArgs, ProtocolReader } from '../harness';
+import { contractArgs, kernelArgs, placeContract, ProtocolReader } from '../harness';
 import { placeKernel } from '../../task/kernel';
 import { KnownHosts } from './known-hosts';
 import { safeName, shellQuote } from './quote';
@@ -99,7 +99,7 @@ export class SshRunner implements Runner {
   private readonly pool = new SlotPool();
   private virtualSlots: Slot[] = [];
   private bundle: HarnessBundle | undefined;
-  private readonly patches = new Map<string, Promise<{ patch: Buffer; protect: string[] }>>();
+  private readonly patches = new Map<string, Promise<{ patch: Buffer; protect: string[]; files: string[] }>>();
   /** Bytes sent to set hosts up (harness, snapshots), apart from the per-run bytes. */
   setupBytes = 0;
 
@@ -304,12 +304,12 @@ export class SshRunner implements Runner {
     let started = false;
     try {
       await this.ensureBase(host, req);
-      const { patch, protect } = await this.patchFor(req);
+      const { patch, protect, files } = await this.patchFor(req);
       const bytesSent = await startRun(conn, {
         runDir,
         baseTree: baseTreePath(host.root!, req.baseCommit),
         harnessDir: harnessPath(host.root!, this.bundle!.hash),
-        harnessArgs: this.harnessArgs(req, slot, protect),
+        harnessArgs: this.harnessArgs(req, slot, protect, files),
         patch,
         spares: this.slotCount(host) + 1,
       }, req.signal);
@@ -332,7 +332,7 @@ export class SshRunner implements Runner {
     }
   }
 
-  private harnessArgs(req: RunRequest, slot: HostSlot, protect: string[]): string[] {
+  private harnessArgs(req: RunRequest, slot: HostSlot, protect: string[], files: string[]): string[] {
     const env = { ...req.slot.env, ...req.env };
     for (const k of Object.keys(env)) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new RatchetError(`not an environment variable name: ${JSON.stringify(k)}`, 'fix "env" in the task file');
@@ -348,6 +348,7 @@ export class SshRunner implements Runner {
         seed: req.seed,
         gpu: slot.gpu,
         env,
+        scrubEnv: req.scrubEnv,
       }).slice(2); // without `-m ratchet_harness`: the run wrapper adds it
     }
     const command = req.cwd ? `cd ${shellQuote(req.cwd)} && ${req.command}` : req.command;
@@ -364,6 +365,8 @@ export class SshRunner implements Runner {
     for (const [k, v] of Object.entries(env)) args.push(`--env=${k}=${v}`);
     // The run's environment is the host's own: the harness drops these names from it.
     for (const name of req.scrubEnv ?? []) args.push(`--scrub-env=${name}`);
+    // The harness runs from the run folder's root, so the contract's paths are repo-relative there.
+    args.push('--run-root=work', ...contractArgs(placeContract(req.contract, '', files)));
     // `./` keeps a file named like an option (or `--`) from being read as one.
     if (protect.length > 0) args.push('--protect', ...protect.map((f) => `./${f}`));
     args.push('--', command);
@@ -385,7 +388,7 @@ export class SshRunner implements Runner {
     return done;
   }
 
-  private patchFor(req: RunRequest): Promise<{ patch: Buffer; protect: string[] }> {
+  private patchFor(req: RunRequest): Promise<{ patch: Buffer; protect: string[]; files: string[] }> {
     const key = `${req.baseCommit}..${req.commit}`;
     let p = this.patches.get(key);
     if (!p) {
@@ -394,13 +397,13 @@ export class SshRunner implements Runner {
           req.commit === req.baseCommit
             ? ''
             : await git(req.repoRoot, ['diff', '--binary', '--no-color', '--no-ext-diff', '--full-index', req.baseCommit, req.commit]);
+        const files = (await git(req.repoRoot, ['ls-tree', '-r', '-z', '--name-only', req.commit])).split('\0').filter(Boolean);
         let protect: string[] = [];
         if (req.protected.length > 0) {
           const isProtected = picomatch([...req.protected], { dot: true });
-          const files = (await git(req.repoRoot, ['ls-tree', '-r', '-z', '--name-only', req.commit])).split('\0').filter(Boolean);
           protect = files.filter((f) => isProtected(f));
         }
-        return { patch: Buffer.from(diff, 'utf8'), protect };
+        return { patch: Buffer.from(diff, 'utf8'), protect, files };
       })();
       this.patches.set(key, p);
       p.catch(() => this.patches.delete(key));
@@ -488,8 +491,7 @@ export class SshRunner implements Runner {
         // The guard's own stop reads as a timeout, not as the user's cancel.
         cancelled: cancelled || (end.reason === 'cancelled' && !timedOut),
         spawnError: end.reason === 'error' ? (end.message ?? 'the harness could not start the command') : undefined,
-        metrics: reader.metrics,
-        audit: reader.audit,
+        ...reader.results(),
         failure: reader.failure,
       }),
     };
