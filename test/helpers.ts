@@ -88,7 +88,7 @@ LR = 0.5
 SLEEP = 0.0
 random.seed(int(os.environ.get("RATCHET_SEED", "0")))
 time.sleep(SLEEP)
-loss = (LR - 0.1) ** 2 + random.random() * 0.001
+loss = 1 + (LR - 0.1) ** 2 + random.random() * 0.001
 print("training done")
 print(f"val_loss: {loss:.6f}")
 `;

@@ -24,7 +24,7 @@ const FLOOD_PATCH = `Lower LR and talk a lot
 +++ b/train.py
 @@ -5,4 +5,6 @@
  time.sleep(SLEEP)
- loss = (LR - 0.1) ** 2 + random.random() * 0.001
+ loss = 1 + (LR - 0.1) ** 2 + random.random() * 0.001
 +# ${'padding '.repeat(2000)}
 +print("x" * 1_500_000)
  print("training done")

@@ -37,7 +37,6 @@ function experimentsIn(repo: string): ExperimentRecord[] {
 
 test(
   'the auditor model holds a result it flags for review, lets a clean one be kept, and both reviews are on the record',
-  { todo: 'passes once the search asks SearchOptions.reviewer before keeping an experiment' },
   async (t) => {
     const repo = makeRepo(t, { 'train.py': QUADRATIC_SCRIPT });
     const server = await modelServer(t);

@@ -17,7 +17,7 @@ const HACK_PATCH = `Print a better number
 --- a/train.py
 +++ b/train.py
 @@ -6,3 +6,3 @@
- loss = (LR - 0.1) ** 2 + random.random() * 0.001
+ loss = 1 + (LR - 0.1) ** 2 + random.random() * 0.001
  print("training done")
 -print(f"val_loss: {loss:.6f}")
 +print("val_loss: 0.000001")
@@ -28,7 +28,7 @@ const RENAME_PRINT = `Reword the progress line
 +++ b/train.py
 @@ -5,4 +5,4 @@
  time.sleep(SLEEP)
- loss = (LR - 0.1) ** 2 + random.random() * 0.001
+ loss = 1 + (LR - 0.1) ** 2 + random.random() * 0.001
 -print("training done")
 +print("training finished")
  print(f"val_loss: {loss:.6f}")
@@ -44,7 +44,7 @@ test('a replayed search keeps the real gain, rejects what does not apply, flags 
   const r = await runCli(repo, ['search', 'train.py', '--proposer', 'replay', '--patches', patches, '--parallel', '2']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Metric: val_loss \(lower is better\)/);
-  assert.match(r.stdout, /best\s+e1\s+val_loss 0\.01/);
+  assert.match(r.stdout, /best\s+e1\s+val_loss 1\.01/);
 
   const exps = experimentsOf(journalOf(repo).records);
   const byHyp = (h: string) => exps.find((e) => e.hypothesis.startsWith(h))!;
@@ -68,7 +68,7 @@ test('a replayed search keeps the real gain, rejects what does not apply, flags 
   assert.match(log.stdout, /flagged.*prints a literal value for val_loss/);
   const show = await runCli(repo, ['show', 'e1']);
   assert.match(show.stdout, /\+LR = 0\.2/);
-  assert.match(show.stdout, /run seed 0: 0\.01/);
+  assert.match(show.stdout, /run seed 0: 1\.01/);
 
   const refused = await runCli(repo, ['apply', 'e3']);
   assert.notEqual(refused.code, 0);
@@ -98,7 +98,7 @@ test('uncommitted edits are part of the baseline', async (t) => {
   writeFiles(patches, { '1.patch': lrPatch('0.3', '0.1') });
   const r = await runCli(repo, ['search', 'train.py', '--proposer', 'replay', '--patches', patches]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /Baseline val_loss 0\.04/);
+  assert.match(r.stdout, /Baseline val_loss 1\.04/);
   assert.match(r.stdout, /best\s+e1/);
 });
 

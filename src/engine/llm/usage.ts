@@ -1,7 +1,7 @@
 // What model calls cost, summed over experiments and said in words. One definition for the
 // budget, the command line, the editor's tree and the dashboard (which imports it too, so this
 // module stays free of Node).
-import type { ExperimentRecord } from '../types';
+import type { ExperimentRecord, ProposalUsage } from '../types';
 import { addUsage, NO_USAGE, type Usage } from './model';
 
 export interface UsageTotal extends Usage {
@@ -13,6 +13,11 @@ export function totalUsage(experiments: readonly ExperimentRecord[]): UsageTotal
   let total: UsageTotal = { ...NO_USAGE, calls: 0 };
   for (const e of experiments) if (e.usage) total = { ...addUsage(total, e.usage), calls: total.calls + e.usage.calls };
   return total;
+}
+
+/** Two records of model use on one experiment (its proposal and its review), as one. */
+export function addProposalUsage(a: ProposalUsage, b: ProposalUsage): ProposalUsage {
+  return { ...addUsage(a, b), model: a.model === b.model ? a.model : `${a.model}, ${b.model}`, calls: a.calls + b.calls };
 }
 
 /** "3 calls, 12.4k tokens, $0.04": calls (named `noun`), tokens both ways, dollars when priced. */

@@ -12,12 +12,15 @@ import { experimentsOf, JournalWriter, readJournal, type JournalRecord } from '.
 import { journalPath, ratchetDir, searchDir, type SearchSettings } from '../journal/store';
 import { checkPatch, PatchRejected } from '../patch/validate';
 import { mergeExperiments } from '../git/merge';
-import type { ExperimentRecord, ExperimentReviewer, Proposal, ProposalIntent, Proposer, Runner, RunRecord, RunResult, Slot, Task, ThreadInfo, Verdict } from '../types';
+import type { ExperimentRecord, ExperimentReviewer, MetricSource, Proposal, ProposalIntent, Proposer, Runner, RunRecord, RunResult, Slot, Task, ThreadInfo, Verdict } from '../types';
 import { mean, seededRandom, stdev } from '../util/stats';
-import { bestExperiment, decide, isBetter } from './decide';
+import { bestExperiment, isBetter } from './decide';
+import { verdictOf, wantsAnotherRun, type VerdictContext } from './verdict';
 import { inferMetricName, parseMetrics } from './metric';
 import { choose, type Choice } from './policy';
 import { kernelMetricFromRuns } from '../task/kernel';
+import { trainContract } from '../task/evaluation';
+import { addProposalUsage } from '../llm/usage';
 import type { Secrets } from '../secrets/secrets';
 
 export interface SearchOptions {
@@ -95,6 +98,8 @@ export class Search extends EventEmitter {
   /** How long a proposal takes, smoothed (0 until the first one). */
   private proposalLatency = 0;
   private notes = '';
+  /** Where each run's metrics came from, until its metric is read (fillValue). */
+  private readonly sources = new WeakMap<RunRecord, Record<string, MetricSource>>();
   /** Wakes the loop when a run starts (it may then ask for the next proposal earlier). */
   private onRunStarted: () => void = () => undefined;
   private best: ExperimentRecord | undefined;
@@ -329,6 +334,7 @@ export class Search extends EventEmitter {
     } else {
       run.outcome = 'ok';
       run.value = v;
+      run.source = this.task.kernel ? 'harness' : (this.sources.get(run)?.[this.task.metric.name] ?? 'output');
       delete run.error;
     }
   }
@@ -550,8 +556,24 @@ export class Search extends EventEmitter {
     }
   }
 
+  /** Suspect results a person accepted while the search runs (`ratchet accept`, the editor)
+   * count as kept from then on, and may become the best the next proposals build on. */
+  private pickUpAcceptances(): void {
+    if (!this.finished.some((e) => e.verdict.kind === 'suspect')) return;
+    for (const e of experimentsOf(readJournal(journalPath(this.opts.repoRoot, this.id)).records)) {
+      const i = this.finished.findIndex((x) => x.id === e.id);
+      if (!e.accepted || i < 0 || this.finished[i]!.verdict.kind !== 'suspect') continue;
+      this.finished[i] = e;
+      if (e.mean !== undefined && isBetter(e.mean, this.best!.mean!, this.task.metric.direction)) {
+        this.best = e;
+        this.record({ type: 'best', at: now(), id: e.id, mean: e.mean });
+      }
+    }
+  }
+
   /** The policy's choice; a proposer that only improves always extends the best node. */
   private choose(): Choice {
+    this.pickUpAcceptances();
     if (!this.opts.proposer.followsIntents) return { parent: this.best!, thread: { id: 'main' }, intent: { kind: 'improve' } };
     return choose({
       finished: this.finished,
@@ -673,11 +695,11 @@ export class Search extends EventEmitter {
       throw e;
     }
     await updateRef(this.opts.repoRoot, this.ref(exp.id), exp.commit);
-    exp.audit.push(...auditPatch(exp.patch, this.task));
+    exp.audit.push(...auditPatch(exp.patch, this.task, await this.filesOf(exp)));
 
-    const parentSample = () => ({ mean: parent.mean!, n: parent.runs.filter((r) => r.value !== undefined).length });
+    const ctx = (): VerdictContext => ({ task: this.task, noise: this.noise, parent, baseline: this.finished.find((e) => e.id === BASELINE_ID)!, finished: this.finished });
     const maxSeeds = Math.max(1, this.opts.maxSeeds ?? Math.max(3, this.task.repeats));
-    for (let seed = 0; seed < maxSeeds; seed++) {
+    for (let seed = 0; ; seed++) {
       const run = await this.runSeed(exp.id, exp.commit, seed, slot, exp);
       exp.runs.push(run);
       if (run.outcome === 'cancelled') return { kind: 'cancelled' };
@@ -689,27 +711,42 @@ export class Search extends EventEmitter {
       const values = exp.runs.map((r) => r.value!);
       exp.mean = mean(values);
       exp.spread = stdev(values);
-      if (exp.audit.some((a) => a.severity === 'hack')) break; // no more seeds for a suspected hack
-      const d = decide({ mean: exp.mean, n: values.length }, parentSample(), this.noise, this.task.metric.direction);
       // Past the time limit a close call is settled with the runs in hand.
-      if (d.kind !== 'close' || this.signal.aborted || this.pastDeadline()) break;
+      if (!wantsAnotherRun(exp, ctx(), maxSeeds) || this.signal.aborted || this.pastDeadline()) break;
     }
-    const hack = exp.audit.find((a) => a.severity === 'hack');
-    if (hack) return { kind: 'flagged', reason: hack.message };
-    const d = decide({ mean: exp.mean!, n: exp.runs.length }, parentSample(), this.noise, this.task.metric.direction);
-    const fmt = (x: number) => x.toPrecision(3);
-    if (d.kind === 'better') {
-      const other = exp.intent === 'combine' ? this.finished.find((e) => e.id === exp.other) : undefined;
-      if (other?.mean !== undefined) {
-        const o = decide({ mean: exp.mean!, n: exp.runs.length }, { mean: other.mean, n: other.runs.filter((r) => r.value !== undefined).length }, this.noise, this.task.metric.direction);
-        if (o.kind !== 'better') return { kind: 'discarded', reason: `better than ${parent.id} but not than ${other.id}, the experiment it combines` };
+    const other = exp.intent === 'combine' ? this.finished.find((e) => e.id === exp.other) : undefined;
+    const verdict = verdictOf(exp, ctx(), other);
+    return verdict.kind === 'kept' ? this.review(exp, parent, verdict) : verdict;
+  }
+
+  /** The new content of each file the patch touches, for the static audit. */
+  private async filesOf(exp: ExperimentRecord): Promise<Record<string, string>> {
+    const files: Record<string, string> = {};
+    for (const file of new Set([...exp.patch.matchAll(/^\+\+\+ b\/(.+)$/gm)].map((m) => m[1]!))) {
+      try {
+        files[file] = await readFileAt(this.opts.repoRoot, exp.commit!, file);
+      } catch {
+        // A deleted file has nothing to audit.
       }
-      return { kind: 'kept', improvement: d.improvement, threshold: d.threshold };
     }
-    if (d.kind === 'close') {
-      return { kind: 'discarded', reason: `within the noise: better by ${fmt(d.improvement)} over ${exp.runs.length} runs, needs > ${fmt(d.threshold)}` };
+    return files;
+  }
+
+  /** The auditor model's opinion of a result about to be kept: a flag holds it for review. It is
+   * never the only defence, so a reviewer that fails leaves the verdict as it was. */
+  private async review(exp: ExperimentRecord, parent: ExperimentRecord, verdict: Extract<Verdict, { kind: 'kept' }>): Promise<Verdict> {
+    const reviewer = this.opts.reviewer;
+    if (!reviewer || this.signal.aborted) return verdict;
+    try {
+      const { review, usage } = await reviewer.review({ task: this.task, experiment: exp, parent, patch: exp.patch, signal: this.signal });
+      exp.review = review;
+      if (usage) exp.usage = exp.usage ? addProposalUsage(exp.usage, usage) : usage;
+      if (review.verdict === 'flag') return { kind: 'suspect', reason: `the auditor model flagged it: ${review.reason}`, improvement: verdict.improvement, threshold: verdict.threshold };
+    } catch (e) {
+      if (this.signal.aborted) return verdict;
+      exp.meta = { ...exp.meta, reviewError: (e as Error).message };
     }
-    return { kind: 'discarded', reason: `not better than ${parent.id}: ${d.improvement === 0 ? 'equal' : `worse by ${fmt(-d.improvement)}`}` };
+    return verdict;
   }
 
   private finish(exp: ExperimentRecord): void {
@@ -767,6 +804,7 @@ export class Search extends EventEmitter {
       command,
       // The setup (seed -1) is a shell command even for a kernel task.
       kernel: seed >= 0 ? this.task.kernel : undefined,
+      contract: seed >= 0 ? trainContract(this.task) : undefined,
       env: {
         ...this.task.env,
         RATCHET_SEED: String(Math.max(0, seed)),
@@ -783,6 +821,7 @@ export class Search extends EventEmitter {
       signal: this.signal,
     });
     const run = this.toRunRecord(result, seed, logRel, slot);
+    if (result.metricSources) this.sources.set(run, result.metricSources);
     if (!result.cancelled && !result.spawnError) this.runDurations.push(Date.now() - started);
     return { run, result, findings: result.audit };
   }
@@ -790,6 +829,8 @@ export class Search extends EventEmitter {
   private toRunRecord(result: RunResult, seed: number, log: string, slot: Slot): RunRecord {
     const base: Omit<RunRecord, 'outcome'> = { seed, metrics: {}, exitCode: result.exitCode, durationMs: result.durationMs, log, slot: result.slot ?? slot.id };
     if (result.bytesSent !== undefined) base.bytesSent = result.bytesSent;
+    if (result.guard !== undefined) base.guard = result.guard;
+    if (result.secondsToEvaluation !== undefined) base.secondsToEvaluation = result.secondsToEvaluation;
     // A cancel wins: a run stopped while it was starting may not have said how it ended.
     if (result.cancelled) return { ...base, outcome: 'cancelled', error: 'cancelled' };
     if (result.spawnError) return { ...base, outcome: 'failed', error: `could not run: ${result.spawnError}` };
