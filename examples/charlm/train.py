@@ -16,7 +16,8 @@ learning-rate decay. Rows are created lazily on first use, so memory and time
 depend on the rows actually touched, not on HASH_BUCKETS.
 
 The score is val_bpb: mean bits per character (= per byte; the text is ASCII)
-on the held-out validation text. Lower is better.
+on the held-out validation text, as computed by `evaluate_bpb` in prepare.py (the
+protected part of the task, with the data). Lower is better.
 
 Several knobs below are deliberately set badly; tuning them lowers val_bpb.
 The work is bounded: SGD steps cost O(CONTEXT_ORDER * vocabulary size) each and
@@ -31,7 +32,8 @@ import random
 import time
 from itertools import repeat
 from operator import mul, sub
-from pathlib import Path
+
+from prepare import evaluate_bpb, load_data
 
 # ---------------------------------------------------------------------------
 # Hyper-parameters (the knobs a search may tune)
@@ -49,16 +51,6 @@ TRAIN_CHARS = 40_000    # number of SGD steps (one character each); capped by WO
 # capped at WORK_BUDGET // (CONTEXT_ORDER + 2): a longer context buys fewer steps.
 WORK_BUDGET = 400_000       # e.g. at most 100k steps at order 2, 50k at order 6
 MAX_CONTEXT_ORDER = 6       # hard cap on CONTEXT_ORDER
-DATA_DIR = Path(__file__).resolve().parent / "data"
-
-
-def load_data():
-    """Read the train/validation texts (relative to this script) and build the vocabulary."""
-    train_text = (DATA_DIR / "train.txt").read_text(encoding="ascii")
-    val_text = (DATA_DIR / "val.txt").read_text(encoding="ascii")
-    vocab = sorted(set(train_text) | set(val_text))
-    index = {ch: i for i, ch in enumerate(vocab)}
-    return [index[c] for c in train_text], [index[c] for c in val_text], len(vocab)
 
 
 def context_buckets(ids, pos, order, buckets):
@@ -100,6 +92,10 @@ class HashedNgramModel:
             self.table[b] = r
         return r
 
+    def next_char_probs(self, history):
+        """Distribution of the next character given the characters before it (the evaluation's call)."""
+        return self.probs(context_buckets(history, len(history), self.order, self.buckets))
+
     def probs(self, bks):
         """Softmax of bias + the rows selected by the context buckets."""
         # (map with operator functions is the fast way to do vector maths in pure Python)
@@ -140,23 +136,11 @@ def train(model, train_ids, rng):
     return steps, tail_loss / tail_count
 
 
-# ---------------------------------------------------------------------------
-# Evaluation (the metric). Do not change what it measures.
-# ---------------------------------------------------------------------------
-def evaluate_bpb(model, ids):
-    """Mean bits per character of the model's predictions over the whole text `ids`."""
-    total = 0.0
-    for pos in range(len(ids)):
-        p = model.probs(context_buckets(ids, pos, model.order, model.buckets))
-        total -= math.log2(max(p[ids[pos]], 1e-300))
-    return total / len(ids)
-
-
 def main():
     gc.disable()   # the model makes no reference cycles; the cyclic GC only slows the many small lists
     seed = int(os.environ.get("RATCHET_SEED", "0"))
     rng = random.Random(seed)
-    train_ids, val_ids, vocab_size = load_data()
+    train_ids, vocab_size = load_data()
     order = max(1, min(int(CONTEXT_ORDER), MAX_CONTEXT_ORDER))
     model = HashedNgramModel(vocab_size, order, max(1, int(HASH_BUCKETS)), INIT_SCALE, rng)
 
@@ -164,7 +148,7 @@ def main():
     steps, train_bpb = train(model, train_ids, rng)
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    val_bpb = evaluate_bpb(model, val_ids)
+    val_bpb = evaluate_bpb(model)
     eval_seconds = time.perf_counter() - t1
 
     print("---")
