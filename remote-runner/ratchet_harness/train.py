@@ -72,6 +72,11 @@ def _split_function(spec, cwd):
     return os.path.normpath(os.path.join(cwd, os.path.expanduser(path))), function
 
 
+def _label(spec):
+    """`./prepare.py:evaluate_bpb` as the user wrote it: `prepare.py:evaluate_bpb`."""
+    return spec[2:] if spec and spec.startswith("./") else spec
+
+
 def _contract(args, cwd, run_root):
     """The in-run instrumentation's configuration (inrun/runtime.py reads it), and the judge's
     options, from the command line."""
@@ -102,12 +107,12 @@ def _contract(args, cwd, run_root):
         "writable": writable,
     }
     options = {
-        "evaluate_label": args.evaluate,
+        "evaluate_label": _label(args.evaluate),
         "metric": args.metric,
         "training_budget_seconds": args.training_budget_seconds,
         "training_allowance_seconds": args.training_allowance_seconds,
         "probes": probes,
-        "guard_label": args.guard_function or args.guard_command,
+        "guard_label": _label(args.guard_function) or args.guard_command,
         "guard_command": args.guard_command,
         "guard_metric": args.guard_metric,
         "disabled": args.disable_check or [],

@@ -632,7 +632,8 @@ class CausalityTest(ContractTest):
         self.assertEqual(run.failed, [], run.describe())
         self.assertEqual(run.verdict("causality"), "pass")
         evidence = run.evidence("causality")
-        self.assertEqual((evidence["batch"], evidence["steps"], evidence["changed_after"]), (16, 32, 16))
+        # The first rows of the evaluator's batch of 16 (the model is not compiled), every position.
+        self.assertEqual((evidence["batch"], evidence["steps"], evidence["changed_after"]), (4, 32, 16))
         self.assertLessEqual(evidence["max_change"], evidence["tolerance"])
 
     def test_probe_leaves_the_evaluated_value_unchanged_to_the_last_bit(self):

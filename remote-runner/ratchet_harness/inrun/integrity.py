@@ -220,7 +220,8 @@ class Integrity:
         the evaluator's own business and are left out: a library replacing one of its functions
         with another of its own (torch wraps some of its functions when torch.compile loads),
         and the evaluation module updating a lower-case global (a cache) through its own code.
-        Anything assigned from outside, and every constant, function or class, counts."""
+        Anything assigned from outside, and every constant, function or class, counts, except a
+        constant of the evaluation module that held None (a cache its own code fills in)."""
         where = {}
         for label, name, file, line in self.assignments:
             where["%s.%s" % (label, name)] = _place(file, line)
@@ -238,6 +239,11 @@ class Integrity:
                         entry = snapshot.entries[short]
                         kind_of_code = entry.code is not None or isinstance(entry.obj, (type, types.ModuleType))
                         if not kind_of_code and not _CONSTANT_NAME.match(short):
+                            continue
+                        # A name that held None and now holds something, set by none but the
+                        # module's own code, is a cache the module filled in (`_TRAIN = None`, then
+                        # `global _TRAIN` in a loader).
+                        if entry.obj is None and not kind_of_code:
                             continue
                     else:
                         new_file = _definition_file(current.get(short))

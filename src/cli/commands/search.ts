@@ -209,6 +209,7 @@ export async function searchCommand(argv: string[], io: Io): Promise<number> {
       : `run \`${settings.task.run}\` in ${settings.task.cwd || '.'}`;
     io.out(`  ${what} · proposer ${settings.proposer}${started.reviewed ? ', reviewed by the model' : ''} · ${settings.parallel} at a time · budget ${settings.task.budgetSeconds} s/run`);
     if (started.inferred) io.out('  no task file found: task inferred from the file (see `ratchet help search` to adjust)');
+    io.out(`  ${metricOrigin(settings.task)}`);
     progress.attach(search);
     let summary: SearchSummary;
     try {
@@ -279,4 +280,14 @@ async function offerToSave(task: Parameters<typeof saveTask>[0], metric: { name:
       io.err(e instanceof RatchetError ? e.describe() : String(e));
     }
   }
+}
+
+/** Where the task's metric comes from, said once when a search starts. */
+function metricOrigin(task: Task): string {
+  if (task.kernel) return 'metric measured by the harness (correctness checked, timed against the reference)';
+  if (task.evaluate) {
+    const budget = task.trainingBudgetSeconds !== undefined ? `; training budget ${task.trainingBudgetSeconds} s by the harness's clock` : '';
+    return `metric: what ${task.evaluate} returns, captured inside each run (protected; printed values are only compared with it)${budget}`;
+  }
+  return 'metric self-reported: read from what the run prints, as no evaluation function is named (add "evaluate": "PATH:FUNCTION" to the task file to have it captured)';
 }
