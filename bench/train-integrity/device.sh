@@ -21,7 +21,15 @@ python3 bench/train-integrity/setup.py "$work" ${SMALL:+--small} >/dev/null
 cd "$work/repo"
 case $what in
   replay)
-    "$NODE" "$root/dist/cli.js" search train.py --proposer replay --patches "$work/patches" "$@" | tee "$out/$what-search.txt"
+    # ONLY="08 15 16" replays just those patches.
+    if [ -n "${ONLY:-}" ]; then
+      mkdir -p "$work/only"
+      for n in $ONLY; do cp "$work"/patches/"$n"-*.patch "$work/only/"; done
+      patches="$work/only"
+    else
+      patches="$work/patches"
+    fi
+    "$NODE" "$root/dist/cli.js" search train.py --proposer replay --patches "$patches" "$@" | tee "$out/$what-search.txt"
     "$NODE" "$root/dist/cli.js" log > "$out/$what-log.txt"
     python3 "$root/bench/train-integrity/report.py" "$work" | tee "$out/$what-report.md" ;;
   tune)

@@ -1,12 +1,13 @@
-"""What the harness's instrumentation costs a training run, measured side by side: the GPT task
-with a fixed number of steps (so the work is the same), run through the harness in train mode
-alternately with and without instrumentation, pairs interleaved so both see the same machine.
-Also reports the causality probe's own time against the evaluation's.
+"""What the harness's instrumentation costs a training run, measured side by side: a task run
+through the harness in train mode alternately with and without instrumentation, pairs interleaved
+(and their order alternated) so both see the same machine. Also reports the causality probe's own
+time against the evaluation's.
 
     python3 bench/train-integrity/overhead.py REPO [--pairs 5] [--steps 400] [--python python3]
 
-REPO is a task repository made by setup.py. Prints a table and the median ratio; writes the
-measurements as JSON with --out.
+REPO holds a task file with "evaluate" (the GPT task of setup.py, or examples/charlm). With
+--steps, the GPT task's time-budgeted loop runs that many steps instead, so both sides do the same
+work. Prints a table and the median ratio; writes the measurements as JSON with --out.
 """
 
 import argparse
@@ -22,24 +23,26 @@ import time
 RUNNER = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "remote-runner")
 
 
-def fixed_steps_copy(repo, steps):
-    """A copy of the task whose training loop runs `steps` steps instead of a time budget."""
+def task_copy(repo, steps):
+    """A copy of the task; with `steps`, its training loop runs that many steps, not a time budget."""
     folder = tempfile.mkdtemp(prefix="ratchet-overhead-")
     shutil.copytree(repo, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git", ".ratchet"))
-    path = os.path.join(folder, "train.py")
-    text = open(path).read()
-    assert "while trained < budget:" in text
-    open(path, "w").write(text.replace("while trained < budget:", "while step < %d:" % steps))
+    if steps:
+        path = os.path.join(folder, "train.py")
+        text = open(path).read()
+        assert "while trained < budget:" in text
+        open(path, "w").write(text.replace("while trained < budget:", "while step < %d:" % steps))
     return folder
 
 
 def run(folder, python, instrumented, seed):
-    args = [python, "-m", "ratchet_harness", "train", "--experiment-id", "overhead", "--budget-seconds", "600",
-            "--cwd", folder, "--seed", str(seed), "--metric", "val_bpb", "--protect", "prepare.py", "data"]
     task = json.load(open(os.path.join(folder, "ratchet.task.json")))
+    args = [python, "-m", "ratchet_harness", "train", "--experiment-id", "overhead", "--budget-seconds", "600",
+            "--cwd", folder, "--seed", str(seed), "--metric", task["metric"]["name"], "--protect", "prepare.py", "data"]
     args += ["--env=%s=%s" % item for item in sorted(task.get("env", {}).items())]
     if instrumented:
-        args += ["--evaluate=./prepare.py:evaluate_bpb", "--evaluation-only=./data/val.txt"]
+        args += ["--evaluate=./%s" % task["evaluate"]]
+        args += ["--evaluation-only=./%s" % p for p in task.get("evaluationOnly", [])]
     else:
         args += ["--no-instrument"]
     env = dict(os.environ, PYTHONPATH=RUNNER)
@@ -51,8 +54,8 @@ def run(folder, python, instrumented, seed):
     result = {"instrumented": instrumented, "wall_seconds": wall, "harness_wall_seconds": end["wall_seconds"],
               "reason": end["reason"]}
     for e in events:
-        if e["type"] == "metric" and e["name"] == "val_bpb":
-            result["val_bpb_" + e["source"]] = e["value"]
+        if e["type"] == "metric" and e["name"] == task["metric"]["name"]:
+            result["value_" + e["source"]] = e["value"]
             if e["source"] == "evaluator":
                 result["evaluator_seconds"] = e.get("evaluator_seconds")
         if e["type"] == "audit" and e["check"] == "causality":
@@ -67,11 +70,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("repo")
     parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    folder = fixed_steps_copy(args.repo, args.steps)
+    folder = task_copy(args.repo, args.steps)
     rows = []
     try:
         run(folder, args.python, True, 0)  # warm the machine (caches, CUDA context) once, unrecorded
@@ -88,11 +91,11 @@ def main():
               (([r for r in rows if r["pair"] == p and r["instrumented"]][0], [r for r in rows if r["pair"] == p and not r["instrumented"]][0]) for p in range(args.pairs))]
     probes = [r["probe_seconds"] for r in rows if r.get("probe_seconds") is not None]
     evals = [r["evaluator_seconds"] for r in rows if r.get("evaluator_seconds") is not None]
-    print("pair  instrumented  wall s   val_bpb (evaluator / printed)   probe s  failed checks")
+    print("pair  instrumented  wall s   metric (evaluator / printed)   probe s  failed checks")
     for r in rows:
         print("%4d  %-12s  %7.3f  %s / %s   %s  %s" % (
             r["pair"], "yes" if r["instrumented"] else "no", r["harness_wall_seconds"],
-            r.get("val_bpb_evaluator", "-"), r.get("val_bpb_output", "-"), r.get("probe_seconds", "-"),
+            r.get("value_evaluator", "-"), r.get("value_output", "-"), r.get("probe_seconds", "-"),
             ",".join(r.get("failed_checks", [])) or "-"))
     summary = {
         "steps": args.steps, "pairs": args.pairs,

@@ -249,7 +249,8 @@ def run(args, emitter, cancel=None):
     if channel is not None:
         channel.close()
         messages, processes, tampering = channel.snapshot()
-        failure = judge.judge(messages, processes, tampering, sink.printed, escaped, instrumented=True)
+        failure = judge.judge(messages, processes, tampering, sink.printed, escaped, instrumented=True,
+                              command_ok=reason == "ok")
     elif escaped:
         judge._processes([], escaped)
     if args.guard_command and reason == "ok":

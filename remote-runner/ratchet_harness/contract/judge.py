@@ -33,7 +33,7 @@ class Judge:
             return
         self.emitter.audit(check, verdict, message, evidence=evidence)
 
-    def judge(self, messages, processes, tampering, printed, leftovers, instrumented):
+    def judge(self, messages, processes, tampering, printed, leftovers, instrumented, command_ok=True):
         """Emits the evaluator metric and every check; returns the failure message when the run
         has no earned metric (else None)."""
         by_kind = {}
@@ -42,10 +42,10 @@ class Judge:
         primary = self._primary_pid(processes, by_kind.get("eval_result", []))
         results = [m for m in by_kind.get("eval_result", []) if m.pid == primary]
         starts = {m.body.get("call"): m for m in by_kind.get("eval_start", []) if m.pid == primary}
-        failure = self._evaluator(results, starts, by_kind, printed)
+        failure = self._evaluator(results, starts, by_kind, printed, command_ok)
         if self.options.get("evaluate_label"):
             self._integrity(by_kind.get("integrity", []))
-        self._budget(results, starts)
+        self._budget(results, starts, by_kind.get("train_start", []))
         self._causality(by_kind.get("probe", []))
         self._files(by_kind.get("file", []))
         self._processes(by_kind.get("process", []), leftovers)
@@ -64,7 +64,7 @@ class Judge:
         return results[-1].pid if results else None
 
     # -- the metric ------------------------------------------------------------------------------
-    def _evaluator(self, results, starts, by_kind, printed):
+    def _evaluator(self, results, starts, by_kind, printed, command_ok=True):
         opts = self.options
         evaluate = opts.get("evaluate_label")
         metric = opts.get("metric")
@@ -87,6 +87,10 @@ class Judge:
                            {"printed": shown[0], "raw": shown[1], "evaluate": evaluate})
                 if "printed_metric" not in self.disabled:  # switched off: a skip, then the failure below
                     return None
+            if not command_ok:
+                # The command failed before it evaluated: its own error says why, not this.
+                self.audit("evaluator", "skip", "the run failed before %s was called" % evaluate)
+                return None
             message = "the evaluation function %s was never called (%s): the run has no earned %s" % (
                 evaluate, why, metric or "metric")
             self.audit("evaluator", "fail", message, {"evaluate": evaluate})
@@ -139,7 +143,7 @@ class Judge:
                        "the evaluation module, the library functions it reaches and the clocks were "
                        "unchanged at every evaluation call", {"calls": len(reports)})
 
-    def _budget(self, results, starts):
+    def _budget(self, results, starts, train_starts):
         budget = self.options.get("training_budget_seconds")
         if not results:
             if budget:
@@ -149,24 +153,33 @@ class Judge:
         start = starts.get(last_call)
         if start is None:
             return
-        seconds = start.time - self.started
-        self.emitter.emit("metric", name="seconds_to_evaluation", value=round(seconds, 3), source="harness",
+        to_evaluation = start.time - self.started
+        self.emitter.emit("metric", name="seconds_to_evaluation", value=round(to_evaluation, 3), source="harness",
                           unit="s")
+        # Training starts at the evaluating process's first optimizer step, when torch says so; the
+        # imports and the first compilation before it are not training.
+        first_step = next((m for m in train_starts if m.pid == start.pid and m.time <= start.time), None)
+        training = start.time - first_step.time if first_step is not None else None
+        if training is not None:
+            self.emitter.emit("metric", name="seconds_of_training", value=round(training, 3), source="harness",
+                              unit="s")
         if not budget:
             return
         allowance = self.options.get("training_allowance_seconds")
         if allowance is None:
             allowance = max(10.0, 0.25 * budget)
-        evidence = {"seconds_to_evaluation": round(seconds, 3), "budget_seconds": budget,
-                    "allowance_seconds": allowance, "call": last_call}
+        seconds = training if training is not None else to_evaluation
+        since = "its first optimizer step" if training is not None else "the start of the run"
+        evidence = {"seconds_to_evaluation": round(to_evaluation, 3), "seconds_of_training": training,
+                    "budget_seconds": budget, "allowance_seconds": allowance, "call": last_call, "since": since}
         if seconds > budget + allowance:
             self.audit("training_budget", "fail",
-                       "trained for %.1f s before the evaluation that gave the metric, over the budget of "
-                       "%g s plus %g s allowed for start-up (harness clock)" % (seconds, budget, allowance),
+                       "trained for %.1f s from %s to the evaluation that gave the metric, over the budget "
+                       "of %g s plus %g s allowed (harness clock)" % (seconds, since, budget, allowance),
                        evidence)
         else:
-            self.audit("training_budget", "pass", "evaluated %.1f s after the start, within %g s + %g s"
-                       % (seconds, budget, allowance), evidence)
+            self.audit("training_budget", "pass", "trained for %.1f s from %s, within %g s + %g s"
+                       % (seconds, since, budget, allowance), evidence)
 
     def _causality(self, probes):
         if not probes:
@@ -253,8 +266,7 @@ class Judge:
         if not guard or self.options.get("guard_command"):
             return
         if not results:
-            self.audit("guard", "warn", "the guard %s never ran (no evaluation call)" % guard)
-            return
+            return  # no evaluation call: the evaluator check says why
         last = results[-1].body
         if last.get("value") is None:
             self.audit("guard", "warn", "the guard %s gave no number: %s" % (

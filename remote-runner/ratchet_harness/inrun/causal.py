@@ -52,9 +52,9 @@ def arm(state, args, kwargs):
     if probes != "auto" and "causal-lm" not in probes:
         return None
     torch = sys.modules.get("torch")
-    if torch is None:
+    module_type = getattr(getattr(torch, "nn", None), "Module", None)
+    if not isinstance(module_type, type):
         return None
-    module_type = torch.nn.Module
     for value in list(args) + list(kwargs.values()):
         if isinstance(value, module_type):
             return Probe(value, probes != "auto")

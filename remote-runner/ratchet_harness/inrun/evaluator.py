@@ -12,6 +12,9 @@ import threading
 from . import causal
 from .integrity import WATCHED_ON_IMPORT
 
+# Where torch keeps its global optimizer-step hooks: watched so training is timed from the first step.
+OPTIMIZER_MODULES = ("torch.optim.optimizer",)
+
 # Evaluation calls in progress in this process. Process-wide rather than per thread: data-loading
 # threads the evaluator starts read evaluation data on its behalf.
 _active = [0]
@@ -52,7 +55,7 @@ class ImportWatcher:
     def find_spec(self, fullname, path=None, target=None):
         if getattr(self._finding, "on", False):
             return None
-        watched = fullname in WATCHED_ON_IMPORT
+        watched = fullname in WATCHED_ON_IMPORT or fullname in OPTIMIZER_MODULES
         if not watched and self.evaluate_file is None:
             return None
         self._finding.on = True
@@ -109,8 +112,17 @@ def wrap(state, module, name):
         call = calls[0]
         clock = state.clock
         channel.send("eval_start", call=call, function=name)
-        channel.send("integrity", call=call, changes=state.integrity_changes())
-        probe = causal.arm(state, args, kwargs)
+        # The instrumentation's own failures are reported, never raised into the run.
+        try:
+            changes = state.integrity_changes()
+        except Exception as exc:
+            changes = [{"name": "(integrity check)", "change": "unreadable", "before": "", "after": repr(exc)[:300]}]
+        channel.send("integrity", call=call, changes=changes)
+        try:
+            probe = causal.arm(state, args, kwargs)
+        except Exception as exc:
+            probe = None
+            channel.send("probe", call=call, verdict="skip", reason="the probe could not start: %r" % (exc,))
         _nested.on = True
         _active[0] += 1
         started = clock()
@@ -121,8 +133,14 @@ def wrap(state, module, name):
             _nested.on = False
             seconds = clock() - started
             if probe is not None:
-                channel.send("probe", call=call, **probe.result())
-        value = metric_value(returned, state.config.get("metric"))
+                try:
+                    channel.send("probe", call=call, **probe.result())
+                except Exception as exc:
+                    channel.send("probe", call=call, verdict="skip", reason="the probe failed: %r" % (exc,))
+        try:
+            value = metric_value(returned, state.config.get("metric"))
+        except Exception:
+            value = None
         channel.send("eval_result", call=call, value=value, returned=type(returned).__name__,
                      seconds=round(seconds, 6))
         state.run_guard(call, args, kwargs)

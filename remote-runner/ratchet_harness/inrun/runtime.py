@@ -23,6 +23,7 @@ class State:
         # True while the evaluation's module runs its top-level code (on import).
         self.importing_evaluation = False
         self._guard = None
+        self._watching_training = False
         self.library_roots = sorted({sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")} - {None})
 
     def in_evaluator(self):
@@ -34,7 +35,12 @@ class State:
         busy.on = True
         try:
             if module is None:
-                self.integrity.on_module_imported(name)
+                if name in evaluator.OPTIMIZER_MODULES:
+                    self.watch_training_start(sys.modules.get(name))
+                else:
+                    self.integrity.on_module_imported(name)
+                if name == "torch":
+                    self.watch_training_start(getattr(getattr(sys.modules["torch"], "optim", None), "optimizer", None))
                 return
             function = self.config["evaluate"]["function"]
             if not evaluator.wrap(self, module, function):
@@ -49,6 +55,26 @@ class State:
             self.channel.send("evaluator_loaded", module=module.__name__, function=function)
         finally:
             busy.on = was_busy
+
+    def watch_training_start(self, optimizer_module):
+        """Reports the first optimizer step of this process: training starts there, after the
+        imports, the data loading and the compilation of the first forward and backward, which a
+        training budget does not count. Needs torch's global step hooks (torch.optim.optimizer's
+        register_optimizer_step_pre_hook, torch 2.0 and later); without them the harness times
+        training from the start of the run. Registered once, as soon as that module is loaded."""
+        register = getattr(optimizer_module, "register_optimizer_step_pre_hook", None)
+        if register is None or self._watching_training:
+            return
+        self._watching_training = True
+        started = []
+        channel = self.channel
+
+        def first_step(optimizer, args, kwargs):
+            if not started:
+                started.append(True)
+                channel.send("train_start", optimizer=type(optimizer).__name__)
+
+        register(first_step)
 
     def integrity_changes(self):
         return self.integrity.changes(self.evaluation_module, self.library_roots)
