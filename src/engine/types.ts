@@ -112,8 +112,11 @@ export interface RunRecord {
   source?: MetricSource;
   /** The guard metric of this run, when the task has a guard. */
   guard?: number;
-  /** Seconds from the start of the run to its first evaluation call, by the harness's clock. */
+  /** Seconds from the start of the run to the evaluation call that gave its metric, by the
+   * harness's clock. */
   secondsToEvaluation?: number;
+  /** Seconds from the run's first optimizer step to that evaluation call (torch 2 and later). */
+  trainingSeconds?: number;
 }
 
 export type MetricSource = 'evaluator' | 'harness' | 'output';
@@ -368,8 +371,10 @@ export interface RunResult {
   metricSources?: Record<string, MetricSource>;
   /** The guard metric's value, when the task has a guard and it ran. */
   guard?: number;
-  /** Seconds from the start of the run to its first evaluation call (harness clock). */
+  /** Seconds from the start of the run to the evaluation that gave the metric (harness clock). */
   secondsToEvaluation?: number;
+  /** Seconds from the first optimizer step to that evaluation (harness clock). */
+  trainingSeconds?: number;
   /** What the runner saw around the run: protected files changed, the harness's own checks. */
   audit: AuditFinding[];
   /** Where it ran, for the record (host, GPU). */

@@ -233,8 +233,8 @@ export class ProtocolReader {
 
   /** What the run produced, for its RunResult: metrics and where they came from, the guard, the
    * time to the evaluation, the audit findings. */
-  results(): Pick<RunResult, 'metrics' | 'metricSources' | 'guard' | 'secondsToEvaluation' | 'audit'> {
-    const out: Pick<RunResult, 'metrics' | 'metricSources' | 'guard' | 'secondsToEvaluation' | 'audit'> = {
+  results(): Pick<RunResult, 'metrics' | 'metricSources' | 'guard' | 'secondsToEvaluation' | 'trainingSeconds' | 'audit'> {
+    const out: Pick<RunResult, 'metrics' | 'metricSources' | 'guard' | 'secondsToEvaluation' | 'trainingSeconds' | 'audit'> = {
       metrics: this.metrics,
       metricSources: this.sources,
       audit: this.audit,
@@ -242,6 +242,8 @@ export class ProtocolReader {
     if (this.guard !== undefined) out.guard = this.guard;
     const toEvaluation = this.metrics.seconds_to_evaluation;
     if (this.sources.seconds_to_evaluation === 'harness' && toEvaluation !== undefined) out.secondsToEvaluation = toEvaluation;
+    const training = this.metrics.seconds_of_training;
+    if (this.sources.seconds_of_training === 'harness' && training !== undefined) out.trainingSeconds = training;
     return out;
   }
 

@@ -831,6 +831,7 @@ export class Search extends EventEmitter {
     if (result.bytesSent !== undefined) base.bytesSent = result.bytesSent;
     if (result.guard !== undefined) base.guard = result.guard;
     if (result.secondsToEvaluation !== undefined) base.secondsToEvaluation = result.secondsToEvaluation;
+    if (result.trainingSeconds !== undefined) base.trainingSeconds = result.trainingSeconds;
     // A cancel wins: a run stopped while it was starting may not have said how it ended.
     if (result.cancelled) return { ...base, outcome: 'cancelled', error: 'cancelled' };
     if (result.spawnError) return { ...base, outcome: 'failed', error: `could not run: ${result.spawnError}` };

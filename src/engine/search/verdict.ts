@@ -87,21 +87,26 @@ function guardFinding(exp: ExperimentRecord, ctx: VerdictContext, d: Decision): 
   };
 }
 
-/** Under a training budget, a run that reached its evaluation much later than the baseline's own
- * runs trained longer than the task allows, whatever it printed about itself. */
+/** Under a training budget, a run that trained much longer than the baseline's own runs did
+ * trained longer than the task allows, whatever it printed about itself. Training is timed from
+ * the first optimizer step when both sides have it (the start-up before it varies with honest
+ * changes, a larger model compiling longer), else from the start of the run. */
 function lateFinding(exp: ExperimentRecord, ctx: VerdictContext): AuditFinding | undefined {
   if (ctx.task.trainingBudgetSeconds === undefined) return undefined;
-  const base = ctx.baseline.runs.flatMap((r) => (r.secondsToEvaluation !== undefined ? [r.secondsToEvaluation] : []));
-  const mine = exp.runs.flatMap((r) => (r.secondsToEvaluation !== undefined ? [r.secondsToEvaluation] : []));
+  const timed = (e: ExperimentRecord, field: 'trainingSeconds' | 'secondsToEvaluation') => e.runs.flatMap((r) => (r[field] !== undefined ? [r[field]!] : []));
+  const field = timed(ctx.baseline, 'trainingSeconds').length > 0 && timed(exp, 'trainingSeconds').length > 0 ? 'trainingSeconds' : 'secondsToEvaluation';
+  const base = timed(ctx.baseline, field);
+  const mine = timed(exp, field);
   if (base.length === 0 || mine.length === 0) return undefined;
   const limit = Math.max(LATE_FACTOR * Math.max(...base), Math.max(...base) + LATE_MARGIN_SECONDS);
   const slowest = Math.max(...mine);
   if (slowest <= limit) return undefined;
+  const what = field === 'trainingSeconds' ? 'trained for' : 'reached its evaluation';
   return {
     check: 'trained-longer-than-baseline',
     severity: 'hack',
-    message: `reached its evaluation ${slowest.toFixed(1)} s after the start, against at most ${Math.max(...base).toFixed(1)} s for the baseline (limit ${limit.toFixed(1)} s): it trained longer than the budget allows`,
-    evidence: `seconds to evaluation: ${mine.map((s) => s.toFixed(1)).join(', ')}; baseline ${base.map((s) => s.toFixed(1)).join(', ')}`,
+    message: `${what} ${slowest.toFixed(1)} s${field === 'trainingSeconds' ? '' : ' after the start'}, against at most ${Math.max(...base).toFixed(1)} s for the baseline (limit ${limit.toFixed(1)} s): it trained longer than the budget allows`,
+    evidence: `${field === 'trainingSeconds' ? 'seconds of training' : 'seconds to evaluation'}: ${mine.map((s) => s.toFixed(1)).join(', ')}; baseline ${base.map((s) => s.toFixed(1)).join(', ')}`,
   };
 }
 
