@@ -337,17 +337,14 @@ export interface RunRequest {
  * A train run's evaluation contract, as the harness enforces it from inside the run's Python
  * processes (remote-runner/PROTOCOL.md, "train"). Paths are repo-relative.
  */
-export interface TrainContract {
+export type TrainContract = Pick<Task, ContractField> & {
   /** The metric's name: the evaluator's value is reported under it, and a printed line with it is
    * compared with the evaluator's value. */
   metric: string;
-  evaluate?: string;
-  trainingBudgetSeconds?: number;
-  trainingAllowanceSeconds?: number;
-  evaluationOnly?: string[];
-  probes?: Probe[];
-  guard?: GuardSpec;
-}
+};
+
+/** The task's fields that make its evaluation contract (a task file states them the same way). */
+export type ContractField = 'evaluate' | 'trainingBudgetSeconds' | 'trainingAllowanceSeconds' | 'evaluationOnly' | 'probes' | 'guard';
 
 export interface RunResult {
   exitCode: number | null;

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { RatchetError } from '../errors';
-import type { Task, TrainContract } from '../types';
+import type { ContractField, Task, TrainContract } from '../types';
 
 export interface InferredEvaluation {
   /** `path:function`, path repo-relative. */
@@ -106,15 +106,12 @@ export function checkEvaluation(task: Pick<Task, 'repoRoot' | 'editable'>, evalu
   if (!defined) throw new RatchetError(`${where}: ${file} defines no top-level function ${fn}`, 'fix "evaluate": PATH:FUNCTION');
 }
 
+const CONTRACT_FIELDS: readonly ContractField[] = ['evaluate', 'trainingBudgetSeconds', 'trainingAllowanceSeconds', 'evaluationOnly', 'probes', 'guard'];
+
 /** What the harness enforces inside a train run of the task; undefined for a kernel task. */
 export function trainContract(task: Task): TrainContract | undefined {
   if (task.kernel) return undefined;
-  const contract: TrainContract = { metric: task.metric.name };
-  if (task.evaluate) contract.evaluate = task.evaluate;
-  if (task.trainingBudgetSeconds !== undefined) contract.trainingBudgetSeconds = task.trainingBudgetSeconds;
-  if (task.trainingAllowanceSeconds !== undefined) contract.trainingAllowanceSeconds = task.trainingAllowanceSeconds;
-  if (task.evaluationOnly) contract.evaluationOnly = task.evaluationOnly;
-  if (task.probes) contract.probes = task.probes;
-  if (task.guard) contract.guard = task.guard;
-  return contract;
+  const contract: Record<string, unknown> = { metric: task.metric.name };
+  for (const field of CONTRACT_FIELDS) if (task[field] !== undefined) contract[field] = task[field];
+  return contract as TrainContract;
 }

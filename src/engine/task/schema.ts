@@ -4,9 +4,9 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { findNodeAtLocation, parseTree, getNodeValue, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import taskSchema from '../../../schemas/task.schema.json';
 import { RatchetError } from '../errors';
-import type { GuardSpec, Probe } from '../types';
+import type { ContractField, Task } from '../types';
 
-export interface TaskFileContent {
+export interface TaskFileContent extends Pick<Task, ContractField> {
   name?: string;
   description?: string;
   editable: string[];
@@ -20,12 +20,6 @@ export interface TaskFileContent {
   repeats?: number;
   setup?: string;
   env?: Record<string, string>;
-  evaluate?: string;
-  trainingBudgetSeconds?: number;
-  trainingAllowanceSeconds?: number;
-  evaluationOnly?: string[];
-  probes?: Probe[];
-  guard?: GuardSpec;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
