@@ -229,7 +229,7 @@ def run(args, emitter, cancel=None):
     killed_with = kill_group(proc, grace_seconds=args.kill_grace_seconds)
     wall = time.monotonic() - started
     # Processes that left the group (setsid, a double fork) still carry the run's marker.
-    escaped = leftovers.kill_all(token)
+    escaped = leftovers.kill_all(token, run_group=proc.pid)
     sampler.stop()
     for reader in readers:
         # Pipes close once every process of the group is gone; a process that escaped the group

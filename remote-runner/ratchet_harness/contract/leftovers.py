@@ -24,13 +24,16 @@ def adopt_orphans():
 
 
 def _stat(pid):
-    """(state, ppid, session) from /proc/PID/stat."""
+    """(state, ppid, process group, session) from /proc/PID/stat."""
     with open("/proc/%d/stat" % pid, "rb") as handle:
         fields = handle.read().rsplit(b")", 1)[-1].split()
-    return fields[0], int(fields[1]), int(fields[3])
+    return fields[0], int(fields[1]), int(fields[2]), int(fields[3])
 
 
-def find(token):
+def find(token, run_group=None):
+    """The run's processes still alive. Members of the run's own process group (`run_group`) are
+    left out: the group was already sent SIGKILL, and one that takes a moment to die (a CUDA
+    process releasing the GPU, a compile worker) is dying, not escaping."""
     needle = ("RATCHET_RUN_TOKEN=%s" % token).encode()
     found = []
     try:
@@ -43,9 +46,9 @@ def find(token):
         if pid == me:
             continue
         try:
-            state, ppid, sid = _stat(pid)
-            if state == b"Z":
-                continue  # a zombie holds nothing
+            state, ppid, group, sid = _stat(pid)
+            if state == b"Z" or (run_group is not None and group == run_group):
+                continue  # a zombie holds nothing; the group is already being killed
             # An orphan of the run adopted by the harness (not one of the harness's own helpers,
             # which share its session) is the run's whatever its environment says.
             if not (ppid == me and sid != session):
@@ -60,12 +63,12 @@ def find(token):
     return found
 
 
-def kill_all(token, wait_seconds=2.0):
+def kill_all(token, wait_seconds=2.0, run_group=None):
     """SIGKILLs every process of the run (see find), again as long as new ones appear: a process
     still dying orphans its children only as it exits. Returns what it found (before killing)."""
     killed = {}
     deadline = time.monotonic() + wait_seconds
-    batch = find(token)
+    batch = find(token, run_group)
     while batch:
         for proc in batch:
             killed.setdefault(proc["pid"], proc)
@@ -76,7 +79,7 @@ def kill_all(token, wait_seconds=2.0):
         if time.monotonic() >= deadline:
             break
         time.sleep(0.05)
-        batch = find(token)
+        batch = find(token, run_group)
     for pid in killed:  # reap those the harness adopted
         try:
             os.waitpid(pid, os.WNOHANG)
