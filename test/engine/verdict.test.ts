@@ -3,7 +3,7 @@
 // noise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SUSPECT_RERUNS, tooGoodToBeTrue, verdictOf, wantsAnotherRun, compare, type VerdictContext } from '../../src/engine/search/verdict';
+import { crashLine, SUSPECT_RERUNS, tooGoodToBeTrue, verdictOf, wantsAnotherRun, compare, type VerdictContext } from '../../src/engine/search/verdict';
 import type { ExperimentRecord, RunRecord, Task } from '../../src/engine/types';
 
 const TASK: Task = {
@@ -88,4 +88,10 @@ test('a suspected hack outweighs any gain, and a close call within the noise is 
   const close = exp('e2', [run(1.99), run(1.99), run(1.99)]);
   assert.equal(wantsAnotherRun(close, ctx(), 3), false, 'three runs are the most a close call gets');
   assert.match((verdictOf(close, ctx()) as { reason: string }).reason, /within the noise/);
+});
+
+test('a crashed run is described by its exception, even when a printed line came after it', () => {
+  assert.equal(crashLine('step 1\nTraceback (most recent call last):\n  File "t.py", line 3\nRuntimeError: bad config: x=1\nsaw HF_TOKEN: yes\n'), 'RuntimeError: bad config: x=1');
+  assert.equal(crashLine('torch.OutOfMemoryError: CUDA out of memory\n'), 'torch.OutOfMemoryError: CUDA out of memory');
+  assert.equal(crashLine('no exception here\nKilled'), 'Killed');
 });

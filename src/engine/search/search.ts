@@ -15,7 +15,7 @@ import { mergeExperiments } from '../git/merge';
 import type { ExperimentRecord, ExperimentReviewer, MetricSource, Proposal, ProposalIntent, Proposer, Runner, RunRecord, RunResult, Slot, Task, ThreadInfo, Verdict } from '../types';
 import { mean, seededRandom, stdev } from '../util/stats';
 import { bestExperiment, isBetter } from './decide';
-import { verdictOf, wantsAnotherRun, type VerdictContext } from './verdict';
+import { crashLine, verdictOf, wantsAnotherRun, type VerdictContext } from './verdict';
 import { inferMetricName, parseMetrics } from './metric';
 import { choose, type Choice } from './policy';
 import { kernelMetricFromRuns } from '../task/kernel';
@@ -840,7 +840,7 @@ export class Search extends EventEmitter {
     if (result.failure) return { ...base, metrics, outcome: 'failed', error: result.failure };
     if (result.exitCode !== 0) {
       const hint = result.exitCode === 127 ? ' (command not found)' : '';
-      return { ...base, metrics, outcome: 'failed', error: `${describeExit(result)}${hint}: ${lastLines(result.outputTail, 1)}` };
+      return { ...base, metrics, outcome: 'failed', error: `${describeExit(result)}${hint}: ${crashLine(result.outputTail)}` };
     }
     return { ...base, metrics, outcome: 'no-metric' }; // fillValue decides once the metric name is known
   }

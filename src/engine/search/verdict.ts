@@ -159,3 +159,13 @@ export function verdictOf(exp: ExperimentRecord, ctx: VerdictContext, other?: Ex
   }
   return { kind: 'kept', improvement: d.improvement, threshold: d.threshold };
 }
+
+/**
+ * The line that says why a run crashed: the last Python exception line of its output (stdout and
+ * stderr arrive interleaved, so the traceback's end need not be the last line), else the last line.
+ */
+export function crashLine(text: string): string {
+  const lines = text.trimEnd().split('\n');
+  const exception = [...lines].reverse().find((l) => /^[A-Za-z_][\w.]*(Error|Exception|Interrupt)(: .*)?$/.test(l.trim()));
+  return (exception ?? lines[lines.length - 1] ?? '').trim().slice(-500);
+}
