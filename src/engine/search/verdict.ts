@@ -31,7 +31,10 @@ export interface VerdictContext {
   finished: readonly ExperimentRecord[];
 }
 
-const values = (e: ExperimentRecord) => e.runs.flatMap((r) => (r.value !== undefined ? [r.value] : []));
+/** One figure of each run that has it (finite): the metric, the guard, a time. */
+const figures = (e: ExperimentRecord, key: 'value' | 'guard' | 'trainingSeconds' | 'secondsToEvaluation') =>
+  e.runs.flatMap((r) => (r[key] !== undefined && Number.isFinite(r[key]) ? [r[key]!] : []));
+const values = (e: ExperimentRecord) => figures(e, 'value');
 const sample = (e: ExperimentRecord) => ({ mean: e.mean!, n: values(e).length });
 const fmt = (x: number) => x.toPrecision(3);
 
@@ -62,20 +65,16 @@ export function crossRunFindings(exp: ExperimentRecord, ctx: VerdictContext, d: 
   return out;
 }
 
-function guards(e: ExperimentRecord): number[] {
-  return e.runs.flatMap((r) => (r.guard !== undefined && Number.isFinite(r.guard) ? [r.guard] : []));
-}
-
 /** Training on the test: the main metric improves beyond its noise while the guard, measured on
  * data the run never sees, recovers less than GUARD_SHARE of that gain (allowing for its noise). */
 function guardFinding(exp: ExperimentRecord, ctx: VerdictContext, d: Decision): AuditFinding | undefined {
   if (!ctx.task.guard || d.kind !== 'better') return undefined;
-  const mine = guards(exp);
-  const theirs = guards(ctx.parent);
+  const mine = figures(exp, 'guard');
+  const theirs = figures(ctx.parent, 'guard');
   if (mine.length === 0 || theirs.length === 0) return undefined;
   const lower = ctx.task.metric.direction === 'lower';
   const gain = lower ? mean(theirs) - mean(mine) : mean(mine) - mean(theirs);
-  const noise = stdev(guards(ctx.baseline));
+  const noise = stdev(figures(ctx.baseline, 'guard'));
   const margin = Z * noise * Math.sqrt(1 / mine.length + 1 / theirs.length);
   if (gain + margin >= GUARD_SHARE * d.improvement) return undefined;
   const name = ('metric' in ctx.task.guard && ctx.task.guard.metric) || 'guard';
@@ -93,10 +92,9 @@ function guardFinding(exp: ExperimentRecord, ctx: VerdictContext, d: Decision): 
  * changes, a larger model compiling longer), else from the start of the run. */
 function lateFinding(exp: ExperimentRecord, ctx: VerdictContext): AuditFinding | undefined {
   if (ctx.task.trainingBudgetSeconds === undefined) return undefined;
-  const timed = (e: ExperimentRecord, field: 'trainingSeconds' | 'secondsToEvaluation') => e.runs.flatMap((r) => (r[field] !== undefined ? [r[field]!] : []));
-  const field = timed(ctx.baseline, 'trainingSeconds').length > 0 && timed(exp, 'trainingSeconds').length > 0 ? 'trainingSeconds' : 'secondsToEvaluation';
-  const base = timed(ctx.baseline, field);
-  const mine = timed(exp, field);
+  const field = figures(ctx.baseline, 'trainingSeconds').length > 0 && figures(exp, 'trainingSeconds').length > 0 ? 'trainingSeconds' : 'secondsToEvaluation';
+  const base = figures(ctx.baseline, field);
+  const mine = figures(exp, field);
   if (base.length === 0 || mine.length === 0) return undefined;
   const limit = Math.max(LATE_FACTOR * Math.max(...base), Math.max(...base) + LATE_MARGIN_SECONDS);
   const slowest = Math.max(...mine);

@@ -39,9 +39,14 @@ export function pythonImports(source: string): Map<string, Set<string>> {
   return found;
 }
 
+/** Top-level functions (`def name(` at the start of a line) of a Python module. */
+function topLevelFunctions(source: string): string[] {
+  return [...source.matchAll(/^(?:async\s+)?def\s+(\w+)\s*\(/gm)].map((m) => m[1]!);
+}
+
 /** Top-level `def evaluate…(` functions of a Python module. */
 export function evaluationFunctions(source: string): string[] {
-  return [...source.matchAll(/^(?:async\s+)?def\s+(evaluate\w*)\s*\(/gm)].map((m) => m[1]!);
+  return topLevelFunctions(source).filter((name) => name.startsWith('evaluate'));
 }
 
 /** A TIME_BUDGET = <seconds> constant at the top level of a module. */
@@ -54,11 +59,11 @@ export function timeBudgetConstant(source: string): number | undefined {
 
 /**
  * The evaluation function of `editable` (repo-relative), from the modules beside it that it
- * imports (`allowed`, when given, limits them to these repo-relative files, e.g. the protected
+ * imports (`allowed`, when given, says which repo-relative files may hold it, e.g. the protected
  * ones). Exactly one `evaluate*` function across them, or exactly one the file imports by name;
  * else undefined.
  */
-export function inferEvaluation(repoRoot: string, editable: string, allowed?: readonly string[]): InferredEvaluation | undefined {
+export function inferEvaluation(repoRoot: string, editable: string, allowed?: (file: string) => boolean): InferredEvaluation | undefined {
   let source: string;
   try {
     source = readFileSync(path.join(repoRoot, editable), 'utf8');
@@ -69,7 +74,7 @@ export function inferEvaluation(repoRoot: string, editable: string, allowed?: re
   const candidates: { file: string; fn: string; importedByName: boolean; text: string }[] = [];
   for (const [module, names] of pythonImports(source)) {
     const file = path.posix.normalize(path.posix.join(folder, module.split('.').join('/') + '.py'));
-    if (file === editable || (allowed && !allowed.includes(file)) || !existsSync(path.join(repoRoot, file))) continue;
+    if (file === editable || (allowed && !allowed(file)) || !existsSync(path.join(repoRoot, file))) continue;
     const text = readFileSync(path.join(repoRoot, file), 'utf8');
     for (const fn of evaluationFunctions(text)) candidates.push({ file, fn, importedByName: names.has(fn), text });
   }
@@ -88,9 +93,9 @@ export function splitEvaluate(spec: string): { file: string; fn: string } {
 
 /**
  * Checks a stated evaluation (repo-relative `path:function`): the file exists and defines the
- * function. Its file is protected by the caller.
+ * function. Its file is protected by the caller. Returns the file's source.
  */
-export function checkEvaluation(task: Pick<Task, 'repoRoot' | 'editable'>, evaluate: string, where: string): void {
+export function checkEvaluation(task: Pick<Task, 'repoRoot' | 'editable'>, evaluate: string, where: string): string {
   const { file, fn } = splitEvaluate(evaluate);
   const full = path.join(task.repoRoot, file);
   if (!existsSync(full)) {
@@ -102,8 +107,9 @@ export function checkEvaluation(task: Pick<Task, 'repoRoot' | 'editable'>, evalu
       'move the evaluation into a module of its own (e.g. prepare.py) and import it from the training script',
     );
   }
-  const defined = new RegExp(`^(?:async\\s+)?def\\s+${fn}\\s*\\(`, 'm').test(readFileSync(full, 'utf8'));
-  if (!defined) throw new RatchetError(`${where}: ${file} defines no top-level function ${fn}`, 'fix "evaluate": PATH:FUNCTION');
+  const source = readFileSync(full, 'utf8');
+  if (!topLevelFunctions(source).includes(fn)) throw new RatchetError(`${where}: ${file} defines no top-level function ${fn}`, 'fix "evaluate": PATH:FUNCTION');
+  return source;
 }
 
 const CONTRACT_FIELDS: readonly ContractField[] = ['evaluate', 'trainingBudgetSeconds', 'trainingAllowanceSeconds', 'evaluationOnly', 'probes', 'guard'];

@@ -88,13 +88,10 @@ function evaluationContract(
     if (isKernel) throw new RatchetError(`${taskFile}: "evaluate" is for training tasks; a kernel task's metric is measured by the harness`, 'remove "evaluate"');
     const { file, fn } = splitEvaluate(content.evaluate);
     out.evaluate = `${resolve(file)}:${fn}`;
-    checkEvaluation({ repoRoot, editable }, out.evaluate, taskFile);
-    const budget = timeBudgetConstant(readFileSync(path.join(repoRoot, resolve(file)), 'utf8'));
+    const budget = timeBudgetConstant(checkEvaluation({ repoRoot, editable }, out.evaluate, taskFile));
     if (budget !== undefined) out.trainingBudgetSeconds = budget;
   } else if (!isKernel && editable[0]) {
-    const isProtected = picomatch(protectedGlobs, { dot: true });
-    const protectedPy = editable.flatMap((e) => listPython(repoRoot, path.posix.dirname(e))).filter((f) => isProtected(f));
-    const inferred = inferEvaluation(repoRoot, editable[0], protectedPy);
+    const inferred = inferEvaluation(repoRoot, editable[0], picomatch(protectedGlobs, { dot: true }));
     if (inferred) {
       out.evaluate = inferred.evaluate;
       if (inferred.trainingBudgetSeconds !== undefined) out.trainingBudgetSeconds = inferred.trainingBudgetSeconds;
@@ -102,16 +99,6 @@ function evaluationContract(
   }
   if (content.trainingBudgetSeconds !== undefined) out.trainingBudgetSeconds = content.trainingBudgetSeconds;
   if (content.trainingAllowanceSeconds !== undefined) out.trainingAllowanceSeconds = content.trainingAllowanceSeconds;
-  return out;
-}
-
-/** The .py files of a repo-relative folder and its subfolders one level down (repo-relative). */
-function listPython(repoRoot: string, folder: string): string[] {
-  const out: string[] = [];
-  for (const name of listFolder(path.join(repoRoot, folder))) {
-    const rel = path.posix.join(folder === '.' ? '' : folder, name);
-    if (name.endsWith('.py')) out.push(rel);
-  }
   return out;
 }
 
