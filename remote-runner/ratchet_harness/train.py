@@ -77,13 +77,19 @@ def _label(spec):
     return spec[2:] if spec and spec.startswith("./") else spec
 
 
+def _place(cwd, path):
+    """A path given relative to cwd, absolute; a folder ends with "/" (the watcher matches
+    everything under it)."""
+    full = os.path.join(cwd, path)
+    return full + "/" if os.path.isdir(full) else full
+
+
 def _contract(args, cwd, run_root):
     """The in-run instrumentation's configuration (inrun/runtime.py reads it), and the judge's
     options, from the command line."""
     evaluate = _split_function(args.evaluate, cwd) if args.evaluate else None
     guard = _split_function(args.guard_function, cwd) if args.guard_function else None
-    evaluation_only = [os.path.join(cwd, p) + ("/" if os.path.isdir(os.path.join(cwd, p)) else "")
-                       for p in args.evaluation_only or []]
+    evaluation_only = [_place(cwd, p) for p in args.evaluation_only or []]
     if guard:
         if os.path.realpath(guard[0]).startswith(os.path.join(os.path.realpath(run_root), "")):
             raise ValueError("the guard %s is inside the run's folder, where the run can read it; "
@@ -96,8 +102,7 @@ def _contract(args, cwd, run_root):
                 os.path.join(home, ".nv"), os.path.join(home, ".config", "matplotlib")]
     config = {
         "run_root": run_root,
-        "protected": [os.path.join(cwd, p) + ("/" if os.path.isdir(os.path.join(cwd, p)) else "")
-                      for p in args.protect or []],
+        "protected": [_place(cwd, p) for p in args.protect or []],
         "evaluation_only": evaluation_only,
         "evaluate": {"file": evaluate[0], "function": evaluate[1]} if evaluate else None,
         "metric": args.metric,

@@ -17,7 +17,7 @@ import { KeyStore, noPrompts, type SshPrompts } from './auth';
 import { resolveHost, type HostConfig } from './config';
 import { HostConnection, HostUnreachable } from './connection';
 import { harnessBundle, type HarnessBundle } from './harness-bundle';
-import { contractArgs, kernelArgs, placeContract, ProtocolReader } from '../harness';
+import { contractArgs, kernelArgs, placeContract, ProtocolReader, scrubArgs } from '../harness';
 import { placeKernel } from '../../task/kernel';
 import { KnownHosts } from './known-hosts';
 import { safeName, shellQuote } from './quote';
@@ -364,7 +364,7 @@ export class SshRunner implements Runner {
     if (slot.gpu !== undefined) args.push(`--gpu=${slot.gpu}`);
     for (const [k, v] of Object.entries(env)) args.push(`--env=${k}=${v}`);
     // The run's environment is the host's own: the harness drops these names from it.
-    for (const name of req.scrubEnv ?? []) args.push(`--scrub-env=${name}`);
+    args.push(...scrubArgs(req.scrubEnv));
     // The harness runs from the run folder's root, so the contract's paths are repo-relative there.
     args.push('--run-root=work', ...contractArgs(placeContract(req.contract, '', files)));
     // `./` keeps a file named like an option (or `--`) from being read as one.
