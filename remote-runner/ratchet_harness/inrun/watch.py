@@ -22,11 +22,16 @@ _MAX_REPORTS = 100
 _PYTHON_FLAGS_THAT_DROP_THE_HARNESS = ("-I", "-S", "-E")
 
 
-def _under(path, roots):
-    for root in roots:
-        if path == root.rstrip(os.sep) or path.startswith(root):
-            return root
-    return None
+def _matches(path, entries):
+    """Whether path is one of the entries: a file entry exactly, a folder entry (ending with the
+    separator) anywhere under it, the folder itself included."""
+    for entry in entries:
+        if entry.endswith(os.sep):
+            if path.startswith(entry) or path == entry.rstrip(os.sep):
+                return True
+        elif path == entry:
+            return True
+    return False
 
 
 class Watcher:
@@ -95,16 +100,16 @@ class Watcher:
         path = self._path(value)
         if path is None:
             return
-        if _under(path, self.harness):
+        if _matches(path, self.harness):
             self._report("file", kind="harness_write", path=path, event=event)
-        elif self._protected(path, self.protected) or self._protected(path, self.evaluation_only):
+        elif _matches(path, self.protected) or _matches(path, self.evaluation_only):
             self._report("file", kind="protected_write", path=path, event=event)
-        elif not _under(path, [self.run_root] + self.writable):
+        elif not _matches(path, [self.run_root] + self.writable):
             self._report("file", kind="outside_write", path=path, event=event)
 
     def _on_read(self, value, event="open"):
         path = self._path(value)
-        if path is None or not self._protected(path, self.evaluation_only):
+        if path is None or not _matches(path, self.evaluation_only):
             return
         # Only the evaluation may read it: during an evaluation call, or while the evaluation's
         # module runs its own top-level code on import. A helper of that module called from the
@@ -117,19 +122,9 @@ class Watcher:
         # A hard link is a second name for the file: reads and writes through it look like any
         # other file's.
         path = self._path(value)
-        if path is not None and (self._protected(path, self.protected) or
-                                 self._protected(path, self.evaluation_only)):
+        if path is not None and (_matches(path, self.protected) or
+                                 _matches(path, self.evaluation_only)):
             self._report("file", kind="protected_link", path=path, event="os.link")
-
-    @staticmethod
-    def _protected(path, entries):
-        for entry in entries:
-            if entry.endswith(os.sep):
-                if path.startswith(entry) or path == entry.rstrip(os.sep):
-                    return True
-            elif path == entry:
-                return True
-        return False
 
     # -- processes -------------------------------------------------------------------------------
     def _on_process(self, event, args):
